@@ -1,0 +1,24 @@
+// Lint rules: typed linting with the floating-promise rules on, over every TypeScript file.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'perf/results/**', 'coverage/**', '.tap/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+    },
+  },
+  {
+    files: ['perf/k6/**/*.ts', 'perf/k6/**/*.js'],
+    languageOptions: { parserOptions: { projectService: false, project: './perf/k6/tsconfig.json' } },
+  },
+);

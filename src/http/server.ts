@@ -1,0 +1,98 @@
+// Routing on uWS: exact paths, 404/405 with Allow, CORS, auth before the body, and the monitoring routes.
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+import type { RouteKind } from '../../workers/protocol.js';
+import type { ServiceState } from '../state.js';
+import { KeyRing, tokenMatches } from '../auth.js';
+import { send, sendError, type ResponseContext } from './respond.js';
+import { handleProxy } from './proxy.js';
+import { statusDocument } from '../status.js';
+import { randomUUID } from 'node:crypto';
+
+/** A monitoring or utility route: answered on the main thread, never shed. */
+export type PlainHandler = (res: HttpResponse, req: HttpRequest, ctx: ResponseContext) => void;
+
+interface Route {
+  readonly methods: Readonly<Record<string, PlainHandler | RouteKind>>;
+  /** Needs STATUS_TOKEN when one is configured. */
+  readonly statusAuth?: boolean;
+}
+
+export interface ExtraRoutes {
+  readonly [path: string]: { readonly GET: PlainHandler; readonly statusAuth?: boolean };
+}
+
+export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRoutes = {}): void {
+  const keys = new KeyRing(s.config.VALID_API_KEYS);
+  const cors = new Set(s.config.CORS_ORIGINS);
+  const json = (body: unknown): PlainHandler => (res, _req, ctx) => send(res, ctx, 200, 'application/json', JSON.stringify(body));
+
+  const routes = new Map<string, Route>([
+    ['/v1/chat/completions', { methods: { POST: 'chat' } }],
+    ['/v1/completions', { methods: { POST: 'completions' } }],
+    ['/v1/embeddings', { methods: { POST: 'embeddings' } }],
+    ['/v1/models', { methods: { GET: 'models' } }],
+    ['/health', { methods: { GET: json({ status: 'ok' }) } }],
+    ['/ready', { methods: { GET: (res, _req, ctx) => ready(s, res, ctx) } }],
+    ['/status', { methods: { GET: (res, _req, ctx) => send(res, ctx, 200, 'application/json', JSON.stringify(statusDocument(s))) }, statusAuth: true }],
+  ]);
+  for (const [path, r] of Object.entries(extra)) routes.set(path, { methods: { GET: r.GET }, statusAuth: r.statusAuth ?? true });
+
+  app.any('/*', (res, req) => {
+    const path = req.getUrl();
+    const method = req.getCaseSensitiveMethod();
+    const origin = req.getHeader('origin');
+    const ctx: ResponseContext = { reqId: randomUUID(), corsOrigin: origin && cors.has(origin) ? origin : null };
+    const route = routes.get(path);
+    if (!route) return sendError(res, ctx, 'not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
+    const target = route.methods[method];
+    if (target === undefined) {
+      const allow = Object.keys(route.methods).join(', ');
+      if (method === 'OPTIONS' && ctx.corsOrigin !== null) return preflight(res, ctx, allow);
+      return sendError(res, ctx, 'method_not_allowed', 405, { headers: { allow: allow + (allow.includes('GET') ? ', HEAD' : '') } });
+    }
+    if (route.statusAuth && s.config.STATUS_TOKEN !== undefined) {
+      const presented = bearer(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';
+      if (!tokenMatches(presented, s.config.STATUS_TOKEN)) return sendError(res, ctx, 'unauthorized_status', 401);
+    }
+    if (typeof target === 'function') return target(res, req, ctx);
+
+    const auth = keys.check(req.getHeader('authorization'));
+    if (!auth.ok) return sendError(res, ctx, 'invalid_api_key', 401, { closeConnection: hasBody(req) });
+    const cl = req.getHeader('content-length');
+    const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
+    if (Number.isNaN(contentLength)) return sendError(res, ctx, 'invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
+    handleProxy(s, res, { kind: target, route: path, key: auth.key, keyId: auth.keyId, contentLength, corsOrigin: ctx.corsOrigin });
+  });
+}
+
+function ready(s: ServiceState, res: HttpResponse, ctx: ResponseContext): void {
+  const reasons: string[] = [];
+  if (s.admission.draining) reasons.push('draining');
+  if (s.admission.memoryShedding) reasons.push('memory_limit');
+  const mirrors = s.pool.stats().mirrors;
+  if (mirrors.length > 0 && mirrors.every((m) => m.circuit === 'open')) reasons.push('all_upstreams_open');
+  if (reasons.length === 0) return send(res, ctx, 200, 'application/json', JSON.stringify({ status: 'ready' }));
+  send(res, ctx, 503, 'application/json', JSON.stringify({ status: 'not_ready', reasons }), { 'retry-after': '1' });
+}
+
+function preflight(res: HttpResponse, ctx: ResponseContext, allow: string): void {
+  send(res, ctx, 204, 'text/plain', '', {
+    'access-control-allow-methods': allow + ', OPTIONS',
+    'access-control-allow-headers': 'authorization, content-type, x-request-id, openai-organization, openai-project, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout',
+    'access-control-max-age': '600',
+  });
+}
+
+function bearer(h: string): string | null {
+  const m = /^bearer +(\S+) *$/i.exec(h);
+  return m ? m[1]! : null;
+}
+
+function hasBody(req: HttpRequest): boolean {
+  return req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+}
+
+function truncate(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 100 ? clean.slice(0, 100) + '…' : clean;
+}

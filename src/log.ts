@@ -1,0 +1,51 @@
+// The only place pino is built: JSON lines, redaction, and the one line logged per request.
+import { createHash } from 'node:crypto';
+import { pino, destination as pinoDestination, stdTimeFunctions, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+/** Paths that may hold secrets if a caller ever logs a raw object; they are censored. */
+const REDACT = [
+  'key', 'apiKey', 'authorization', 'headers.authorization', 'req.headers.authorization',
+  'config.VALID_API_KEYS', 'config.DEEPINFRA_API_KEY', 'config.STATUS_TOKEN',
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pinoDestination({ sync: false }),
+  );
+}
+
+/** A key's public id: a hash prefix, stable across restarts, never reversible to the key. */
+export function keyId(key: string): string {
+  return 'k_' + createHash('sha256').update(key).digest('hex').slice(0, 10);
+}
+
+/** The fields of the single per-request log line (CONTRACT §7). */
+export interface RequestLogLine {
+  req_id: string;
+  route: string;
+  key_id: string | null;
+  model: string | null;
+  stream: boolean;
+  status: number;
+  outcome: string;
+  code: string | null;
+  duration_ms: number;
+  ttfb_ms: number | null;
+  bytes: number;
+  events: number;
+  mirror: number | null;
+  attempts: number;
+}
+
+export function logRequest(log: Logger, level: 'debug' | 'info' | 'warn' | 'error', line: RequestLogLine): void {
+  log[level](line, 'request');
+}

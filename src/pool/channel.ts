@@ -1,0 +1,109 @@
+// The main thread's end of one worker channel: stream ids, per-turn batching, dispatch of worker messages.
+import type { DataMsg, EndMsg, FailMsg, FromWorker, HeadMsg, OpenMsg, Port, ReplyMsg, ToWorker, WorkerStatsMsg } from '../../workers/protocol.js';
+
+/** What a stream's owner on the main thread hears from the worker. */
+export interface StreamEvents {
+  onReply(m: ReplyMsg): void;
+  onFail(m: FailMsg): void;
+  onHead(m: HeadMsg): void;
+  onData(m: DataMsg): void;
+  onEnd(m: EndMsg): void;
+  /** The worker died: the stream is gone (CONTRACT §4 applies). */
+  onLost(): void;
+}
+
+export class Channel {
+  readonly #streams = new Map<number, StreamEvents>();
+  #outbox: ToWorker[] = [];
+  #scheduled = false;
+  #alive = true;
+  lastStats: WorkerStatsMsg | null = null;
+
+  constructor(
+    private readonly port: Port<FromWorker, ToWorker>,
+    readonly index: number,
+  ) {
+    port.onBatch((batch) => this.#receive(batch));
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** Streams in flight on this channel. */
+  get load(): number {
+    return this.#streams.size;
+  }
+
+  open(msg: OpenMsg, events: StreamEvents): void {
+    this.#streams.set(msg.id, events);
+    this.#post(msg);
+  }
+
+  credit(id: number, n: number): void {
+    if (this.#streams.has(id)) this.#post({ t: 'credit', id, n });
+  }
+
+  abort(id: number): void {
+    if (this.#streams.delete(id)) this.#post({ t: 'abort', id });
+  }
+
+  /** The worker behind this channel is gone: every stream hears onLost once. */
+  lost(): void {
+    this.#alive = false;
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const s of streams) s.onLost();
+  }
+
+  close(): void {
+    this.#alive = false;
+    this.port.close();
+  }
+
+  #post(msg: ToWorker): void {
+    this.#outbox.push(msg);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const batch = this.#outbox;
+    this.#outbox = [];
+    if (batch.length > 0 && this.#alive) this.port.postMessage(batch);
+  };
+
+  #receive(batch: FromWorker[]): void {
+    for (const m of batch) {
+      if (m.t === 'stats') {
+        this.lastStats = m;
+        continue;
+      }
+      const s = this.#streams.get(m.id);
+      if (!s) continue; // aborted by the main thread meanwhile
+      switch (m.t) {
+        case 'data':
+          s.onData(m);
+          break;
+        case 'head':
+          s.onHead(m);
+          break;
+        case 'reply':
+          this.#streams.delete(m.id);
+          s.onReply(m);
+          break;
+        case 'fail':
+          this.#streams.delete(m.id);
+          s.onFail(m);
+          break;
+        case 'end':
+          this.#streams.delete(m.id);
+          s.onEnd(m);
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,159 @@
+// The only user of piscina: one long-lived channel task per worker, replaced when a worker dies; or inline.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { FromWorker, MirrorState, OpenMsg, Port, ToWorker, WorkerConfig } from '../../workers/protocol.js';
+import { Channel, type StreamEvents } from './channel.js';
+
+const WORKER_URL = new URL('../../workers/worker.js', import.meta.url);
+
+interface WorkerModule {
+  serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerConfig): { close(): Promise<void> };
+}
+
+export interface PoolStats {
+  readonly size: number;
+  readonly inline: boolean;
+  /** Streams in flight per worker. */
+  readonly busy: readonly number[];
+  readonly restarts: number;
+  readonly mirrors: readonly MirrorState[];
+}
+
+function wrap(port: MessagePort): Port<FromWorker, ToWorker> {
+  return {
+    postMessage: (batch) => port.postMessage(batch),
+    onBatch: (handler) => port.on('message', handler),
+    close: () => port.close(),
+  };
+}
+
+/** A pair of ports that deliver batches to each other on the same thread (POOL_SIZE=0). */
+function inlinePair(): [Port<FromWorker, ToWorker>, Port<ToWorker, FromWorker>] {
+  let toMain: ((b: FromWorker[]) => void) | null = null;
+  let toWorker: ((b: ToWorker[]) => void) | null = null;
+  return [
+    { postMessage: (b) => queueMicrotask(() => toWorker?.(b)), onBatch: (h) => (toMain = h), close: () => (toWorker = null) },
+    { postMessage: (b) => queueMicrotask(() => toMain?.(b)), onBatch: (h) => (toWorker = h), close: () => (toMain = null) },
+  ];
+}
+
+export interface PoolOptions {
+  readonly size: number;
+  readonly workerConfig: WorkerConfig;
+  readonly maxOldGenerationMb: number;
+  readonly onRestart: (index: number, error: string) => void;
+}
+
+export class StreamPool {
+  readonly #channels: Channel[] = [];
+  readonly #piscina: Piscina | null;
+  readonly #inlineClose: Array<() => Promise<void>> = [];
+  #restarts = 0;
+  #closing = false;
+
+  private constructor(private readonly opts: PoolOptions) {
+    this.#piscina =
+      opts.size === 0
+        ? null
+        : new Piscina({
+            filename: WORKER_URL.href,
+            minThreads: opts.size,
+            maxThreads: opts.size,
+            concurrentTasksPerWorker: 1,
+            atomics: 'disabled',
+            idleTimeout: Number.MAX_SAFE_INTEGER,
+            maxQueue: 'auto',
+            ...(opts.maxOldGenerationMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationMb } } : {}),
+          });
+  }
+
+  static async start(opts: PoolOptions): Promise<StreamPool> {
+    const pool = new StreamPool(opts);
+    if (opts.size === 0) {
+      const mod = (await import(WORKER_URL.href)) as WorkerModule;
+      const [mainEnd, workerEnd] = inlinePair();
+      pool.#channels.push(new Channel(mainEnd, 0));
+      pool.#inlineClose.push(mod.serveChannel(workerEnd, opts.workerConfig).close);
+    } else {
+      for (let i = 0; i < opts.size; i++) pool.#startChannel(i);
+    }
+    return pool;
+  }
+
+  #startChannel(index: number): void {
+    const { port1, port2 } = new MessageChannel();
+    const channel = new Channel(wrap(port1), index);
+    this.#channels[index] = channel;
+    const task = this.#piscina!.run({ port: port2, config: this.opts.workerConfig }, { transferList: [port2] });
+    task.then(
+      () => channel.lost(),
+      (err: unknown) => {
+        channel.lost();
+        if (this.#closing) return;
+        this.#restarts++;
+        this.opts.onRestart(index, err instanceof Error ? err.message : String(err));
+        this.#startChannel(index);
+      },
+    );
+  }
+
+  /** Opens a stream on the least loaded live worker; false when no worker is available. */
+  open(msg: OpenMsg, events: StreamEvents): Channel | null {
+    let best: Channel | null = null;
+    for (const c of this.#channels) if (c.alive && (best === null || c.load < best.load)) best = c;
+    if (best === null) return null;
+    best.open(msg, events);
+    return best;
+  }
+
+  stats(): PoolStats {
+    return {
+      size: this.opts.size,
+      inline: this.opts.size === 0,
+      busy: this.#channels.map((c) => c.load),
+      restarts: this.#restarts,
+      mirrors: mergeMirrors(this.#channels.map((c) => c.lastStats?.mirrors ?? [])),
+    };
+  }
+
+  /** Test and chaos hook: kills the worker thread that serves `channel` (piscina replaces it). */
+  async killWorkerOf(channel: Channel): Promise<void> {
+    const threads = this.#piscina?.threads ?? [];
+    const tid = channel.lastStats?.threadId;
+    const w = threads.find((t) => t.threadId === tid);
+    if (!w) throw new Error('no worker thread for this channel');
+    await w.terminate();
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    for (const c of this.#channels) c.close();
+    await Promise.all(this.#inlineClose.map((f) => f()));
+    await this.#piscina?.close({ force: true });
+  }
+}
+
+/** One view of each mirror across workers: the worst circuit, the mean latency, summed counts. */
+function mergeMirrors(perWorker: ReadonlyArray<readonly MirrorState[]>): MirrorState[] {
+  const rank = { closed: 0, half_open: 1, open: 2 } as const;
+  const out: MirrorState[] = [];
+  for (const list of perWorker) {
+    list.forEach((m, i) => {
+      const cur = out[i];
+      if (!cur) {
+        out[i] = { ...m };
+        return;
+      }
+      const lat = [cur.latencyMs, m.latencyMs].filter((x) => x >= 0);
+      out[i] = {
+        url: m.url,
+        circuit: rank[m.circuit] > rank[cur.circuit] ? m.circuit : cur.circuit,
+        consecutiveFailures: Math.max(cur.consecutiveFailures, m.consecutiveFailures),
+        latencyMs: lat.length ? Math.round(lat.reduce((a, b) => a + b, 0) / lat.length) : -1,
+        attempts: cur.attempts + m.attempts,
+        failures: cur.failures + m.failures,
+      };
+    });
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+// The SSE writer of one client stream: a byte budget (STREAM_BUFFER_SIZE) returned to the worker as credit.
+//
+// Contract with the sink (uWebSockets.js semantics): write() always takes the whole chunk and returns false
+// when it had to buffer part of it. The writer then stops writing and grants no credit until onWritable
+// reports a write that was taken in full; the worker, out of credit, pauses the upstream body.
+
+export interface Sink {
+  /** Writes (always takes the chunk); false means backpressure was added. */
+  write(chunk: string): boolean;
+  /** Writes the last chunk and ends the response. */
+  end(chunk: string): void;
+  /** Drops the connection. */
+  close(): void;
+}
+
+/** The smallest SSE no-op: a comment line. Written only to make the sink flush and report when drained. */
+const PROBE = ':\n';
+
+export class SseWriter {
+  #blocked = false;
+  /** Bytes handed to the sink while blocked: not yet confirmed sent. */
+  #held = 0;
+  #queue: string[] = [];
+  #queued = 0;
+  #ended = false;
+  /** performance.now() of the last write or drain progress. */
+  lastActivity = performance.now();
+  lastWrite = performance.now();
+  bytes = 0;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly grant: (n: number) => void,
+  ) {}
+
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+  get ended(): boolean {
+    return this.#ended;
+  }
+  /** Bytes in the proxy for this stream that the client has not taken yet (held by the sink or queued). */
+  get pending(): number {
+    return this.#held + this.#queued;
+  }
+
+  /** Events from the worker: `n` is their UTF-8 size, the credit they used. */
+  push(chunk: string, n: number): void {
+    if (this.#ended) return;
+    this.bytes += n;
+    if (this.#blocked) {
+      this.#queue.push(chunk);
+      this.#queued += n;
+      return;
+    }
+    this.lastWrite = this.lastActivity = performance.now();
+    if (this.sink.write(chunk)) this.grant(n);
+    else {
+      this.#blocked = true;
+      this.#held += n;
+    }
+  }
+
+  /** A keep-alive comment, only when the stream is idle and not backed up. */
+  heartbeat(text: string): void {
+    if (this.#ended || this.#blocked) return;
+    this.lastWrite = performance.now();
+    if (!this.sink.write(text)) this.#blocked = true;
+  }
+
+  /** The sink can take more: hand it what is queued (or a probe) and, if all was taken, return the credit. */
+  onWritable(): boolean {
+    if (this.#ended || !this.#blocked) return true;
+    this.lastActivity = performance.now();
+    let chunk = PROBE;
+    if (this.#queue.length > 0) {
+      chunk = this.#queue.length === 1 ? this.#queue[0]! : this.#queue.join('');
+      this.#queue = [];
+      this.#held += this.#queued;
+      this.#queued = 0;
+    }
+    if (!this.sink.write(chunk)) return false;
+    this.#blocked = false;
+    const n = this.#held;
+    this.#held = 0;
+    if (n > 0) this.grant(n);
+    return true;
+  }
+
+  /** Ends the response after what is queued, with the terminal text ([DONE] and/or an error event). */
+  end(terminal: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const rest = this.#queue.join('') + terminal;
+    this.#queue = [];
+    this.#queued = 0;
+    this.sink.end(rest);
+  }
+
+  /** Marks the stream over without touching the sink (the client is gone). */
+  abandon(): void {
+    this.#ended = true;
+    this.#queue = [];
+  }
+}

@@ -1,0 +1,29 @@
+// The main thread's shared state, handed to the route handlers: config, log, counters, admission, pool.
+import type { EventEmitter } from 'node:events';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { Counters } from './counters.js';
+import type { Admission } from './admission.js';
+import type { StreamPool } from './pool/pool.js';
+import type { MemoryMonitor } from './memory.js';
+
+/** What the service sweep and shutdown need from an exchange in flight. */
+export interface ActiveExchange {
+  sweep(now: number): void;
+  shutdown(): void;
+}
+
+export interface ServiceState {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly counters: Counters;
+  readonly admission: Admission;
+  readonly pool: StreamPool;
+  readonly memory: MemoryMonitor;
+  readonly active: Set<ActiveExchange>;
+  /** 'idle' when the last in-flight request finishes. */
+  readonly events: EventEmitter;
+  readonly startedAt: number;
+  readonly version: string;
+  readonly nativeUws: boolean;
+}

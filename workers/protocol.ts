@@ -1,0 +1,162 @@
+// The typed messages between the main thread and the stream workers: the only module both sides import.
+//
+// One long-lived channel per worker carries every stream of that worker, multiplexed by stream id.
+// Each side batches its messages per event-loop turn: a port message is always an array of these.
+// Nothing here throws across the thread boundary: failures travel as plain objects with a code.
+
+/** The relayed routes. `models` is the upstream model list (non-stream GET). */
+export type RouteKind = 'chat' | 'completions' | 'embeddings' | 'models';
+
+/** Failure codes a worker can report. `src/errors.ts` maps each to status, OpenAI type and log level. */
+export type WorkerErrorCode =
+  | 'invalid_utf8'
+  | 'invalid_json'
+  | 'invalid_request'
+  | 'upstream_unreachable'
+  | 'upstream_bad_response'
+  | 'upstream_auth'
+  | 'upstream_redirect'
+  | 'upstream_timeout'
+  | 'upstream_circuit_open'
+  | 'upstream_reset'
+  | 'upstream_truncated'
+  | 'upstream_idle_timeout'
+  | 'stream_timeout'
+  | 'upstream_error_event'
+  | 'response_too_large'
+  | 'internal_error';
+
+/** Per-stream limits chosen by the main thread at admission (it knows the load). All in ms; 0 = off. */
+export interface StreamLimits {
+  /** Time to upstream response headers (and, for non-stream requests, to the whole body). */
+  readonly firstByteMs: number;
+  /** Longest gap between upstream bytes once streaming. */
+  readonly idleMs: number;
+  /** Whole stream, from open to end. */
+  readonly totalMs: number;
+}
+
+export interface OpenMsg {
+  readonly t: 'open';
+  readonly id: number;
+  readonly kind: RouteKind;
+  /** The request body exactly as the client sent it (validated and forwarded by the worker). */
+  readonly body: Uint8Array;
+  readonly reqId: string;
+  /** Bytes the worker may send before it must wait for credit. */
+  readonly credit: number;
+  readonly limits: StreamLimits;
+}
+export interface CreditMsg { readonly t: 'credit'; readonly id: number; readonly n: number }
+export interface AbortMsg { readonly t: 'abort'; readonly id: number }
+export type ToWorker = OpenMsg | CreditMsg | AbortMsg;
+
+/** What the main thread needs to know about the upstream side of one request. */
+export interface UpstreamMeta {
+  /** Index in the configured mirror list of the mirror that answered (-1: none). */
+  readonly mirror: number;
+  readonly attempts: number;
+  readonly model: string;
+  readonly stream: boolean;
+  /** ms from open to upstream headers. */
+  readonly headersMs: number;
+}
+
+/** A complete non-stream answer: success, or an upstream error relayed with its status. */
+export interface ReplyMsg {
+  readonly t: 'reply';
+  readonly id: number;
+  readonly status: number;
+  /** Allow-listed headers only, names lowercase. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly meta: UpstreamMeta;
+}
+/** A failure before anything reached the client: the main thread answers with its own error. */
+export interface FailMsg {
+  readonly t: 'fail';
+  readonly id: number;
+  readonly code: WorkerErrorCode;
+  readonly message: string;
+  readonly param: string | null;
+  /** Seconds, from an upstream Retry-After, passed on to the client when present. */
+  readonly retryAfter?: number;
+  readonly meta?: UpstreamMeta;
+}
+/** An SSE response begins (status 200). */
+export interface HeadMsg { readonly t: 'head'; readonly id: number; readonly meta: UpstreamMeta }
+/** Whole SSE events, unchanged bytes (or transformed when REASONING_FORMAT=think). */
+export interface DataMsg {
+  readonly t: 'data';
+  readonly id: number;
+  readonly chunk: string;
+  /** UTF-8 byte length of chunk: the credit it consumes. */
+  readonly n: number;
+  readonly events: number;
+}
+export interface StreamStats {
+  readonly events: number;
+  readonly bytes: number;
+  readonly malformed: number;
+  /** ms from open to the first event sent (-1: none). */
+  readonly firstEventMs: number;
+  readonly finishReason: string | null;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+/**
+ * The stream is over. `done` says whether `data: [DONE]` must close it; with `code` set the main thread
+ * first writes one error event (CONTRACT §4).
+ */
+export interface EndMsg {
+  readonly t: 'end';
+  readonly id: number;
+  readonly done: boolean;
+  readonly code?: WorkerErrorCode;
+  readonly message?: string;
+  readonly stats: StreamStats;
+}
+/** Per-worker counters the main thread folds into /status (sent about once a second). */
+export interface WorkerStatsMsg {
+  readonly t: 'stats';
+  /** worker_threads threadId of the sender (0 inline): lets the main thread find the worker of a channel. */
+  readonly threadId: number;
+  readonly mirrors: readonly MirrorState[];
+  readonly heapUsedMb: number;
+}
+export interface MirrorState {
+  readonly url: string;
+  readonly circuit: 'closed' | 'open' | 'half_open';
+  readonly consecutiveFailures: number;
+  /** Exponentially weighted time to upstream headers, ms (-1: no sample yet). */
+  readonly latencyMs: number;
+  readonly attempts: number;
+  readonly failures: number;
+}
+export type FromWorker = ReplyMsg | FailMsg | HeadMsg | DataMsg | EndMsg | WorkerStatsMsg;
+
+/** Everything a worker needs, sent once when its channel opens (workers never read process.env). */
+export interface WorkerConfig {
+  readonly mirrors: readonly string[];
+  readonly upstreamApiKey: string | null;
+  readonly maxRetries: number;
+  readonly retryDelayMs: number;
+  readonly retryAfterCapMs: number;
+  readonly connectTimeoutMs: number;
+  readonly circuitFailures: number;
+  readonly circuitResetMs: number;
+  readonly maxUpstreamConnections: number;
+  readonly reasoningFormat: 'passthrough' | 'think';
+  readonly modelsCacheTtlMs: number;
+  readonly maxResponseBytes: number;
+  readonly maxBodyBytes: number;
+  /** Framer cap: one SSE event larger than this ends the stream with upstream_bad_response. */
+  readonly maxEventBytes: number;
+}
+
+/** The minimal port both the real MessagePort and the inline (POOL_SIZE=0) pair implement. */
+export interface Port<In, Out> {
+  postMessage(batch: Out[]): void;
+  onBatch(handler: (batch: In[]) => void): void;
+  close(): void;
+}
