@@ -9,6 +9,8 @@ import type { MemoryMonitor } from './memory.js';
 
 /** What the service sweep and shutdown need from an exchange in flight. */
 export interface ActiveExchange {
+  /** Bytes of this stream held in the proxy that the client has not taken yet. */
+  readonly pending: number;
   sweep(now: number): void;
   shutdown(): void;
 }
@@ -21,7 +23,7 @@ export interface ServiceState {
   readonly pool: StreamPool;
   readonly memory: MemoryMonitor;
   readonly active: Set<ActiveExchange>;
-  /** 'idle' when the last in-flight request finishes. */
+  /** 'idle' when the last in-flight request finishes; 'backpressure' (reqId) when a client stops keeping up. */
   readonly events: EventEmitter;
   readonly startedAt: number;
   readonly version: string;

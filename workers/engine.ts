@@ -15,9 +15,13 @@ export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerCon
   const agent = createAgent(config);
   let outbox: FromWorker[] = [];
   let scheduled = false;
+  let urgent = false;
 
+  // Batched per event-loop turn (many streams share one message); a stream that ran out of credit asks for
+  // an urgent flush instead, since its pause lasts until the main thread has seen this batch.
   const flush = (): void => {
     scheduled = false;
+    urgent = false;
     const batch = outbox;
     outbox = [];
     if (batch.length > 0) port.postMessage(batch);
@@ -32,6 +36,11 @@ export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerCon
         scheduled = true;
         setImmediate(flush);
       }
+    },
+    flushSoon() {
+      if (urgent) return;
+      urgent = true;
+      queueMicrotask(flush);
     },
     finished(id) {
       exchanges.delete(id);

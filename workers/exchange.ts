@@ -27,6 +27,8 @@ export interface ExchangeContext {
   readonly mirrors: Mirrors;
   readonly agent: Agent;
   send(msg: FromWorker): void;
+  /** Flush the outbox at the end of this callback rather than of this turn. */
+  flushSoon(): void;
   finished(id: number): void;
 }
 
@@ -90,7 +92,8 @@ export class Exchange {
 
   credit(n: number): void {
     this.#credit += n;
-    if (this.#credit > 0 && this.#controller?.paused && this.#phase === 'streaming') {
+    // hysteresis: resume only with half the budget back, so each pause moves many events, not one
+    if (this.#credit >= this.open.credit / 2 && this.#controller?.paused && this.#phase === 'streaming') {
       this.#lastByte = performance.now(); // time spent paused by our client is not upstream idleness
       this.#controller.resume();
     }
@@ -232,7 +235,10 @@ export class Exchange {
       const n = Buffer.byteLength(out.text);
       this.#credit -= n;
       this.ctx.send({ t: 'data', id: this.id, chunk: out.text, n, events: out.events });
-      if (this.#credit <= 0 && this.#controller && !this.#controller.paused) this.#controller.pause();
+      if (this.#credit <= 0 && this.#controller && !this.#controller.paused) {
+        this.#controller.pause();
+        this.ctx.flushSoon();
+      }
     }
     if (out.end) this.#endStream(out.end.code, out.end.message);
   }

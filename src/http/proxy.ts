@@ -180,6 +180,7 @@ class ClientExchange implements StreamEvents {
             if (!this.#started) this.#startStream();
             ok = this.res.write(chunk);
           });
+          if (!ok) this.s.events.emit('backpressure', this.ctx.reqId);
           return ok;
         },
         end: (chunk) => this.res.cork(() => {
@@ -223,6 +224,10 @@ class ClientExchange implements StreamEvents {
 
   onLost(): void {
     this.#endInBand('worker_crashed');
+  }
+
+  get pending(): number {
+    return this.#writer?.pending ?? 0;
   }
 
   // ---- main-thread limits (called by the service sweep) ---------------------------------------------

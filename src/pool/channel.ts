@@ -65,7 +65,7 @@ export class Channel {
     this.#outbox.push(msg);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(this.#flush);
+      queueMicrotask(this.#flush); // after the current callback: credits must not wait a turn
     }
   }
 
