@@ -23,7 +23,8 @@ export interface ServiceState {
   readonly pool: StreamPool;
   readonly memory: MemoryMonitor;
   readonly active: Set<ActiveExchange>;
-  /** 'idle' when the last in-flight request finishes; 'backpressure' (reqId) when a client stops keeping up. */
+  /** 'idle' when the last in-flight request finishes; 'backpressure' (reqId) when a client stops keeping up;
+   *  'queued' (reqId) when a request starts waiting for a slot. */
   readonly events: EventEmitter;
   readonly startedAt: number;
   readonly version: string;

@@ -104,9 +104,13 @@ export class Exchange {
     const { limits } = this.open;
     if (this.#phase === 'over') return;
     if (this.#phase === 'streaming') {
-      if (limits.totalMs > 0 && now - this.started > limits.totalMs) return this.#endStream('stream_timeout');
+      if (limits.totalMs > 0 && now - this.started > limits.totalMs) {
+        return this.#endStream('stream_timeout', `The stream exceeded its time limit of ${limits.totalMs} ms.`);
+      }
       const paused = this.#controller?.paused === true;
-      if (!paused && limits.idleMs > 0 && now - this.#lastByte > limits.idleMs) return this.#endStream('upstream_idle_timeout');
+      if (!paused && limits.idleMs > 0 && now - this.#lastByte > limits.idleMs) {
+        return this.#endStream('upstream_idle_timeout', `The upstream sent nothing for ${limits.idleMs} ms.`);
+      }
       return;
     }
     if (limits.firstByteMs > 0 && now - this.started > limits.firstByteMs) {

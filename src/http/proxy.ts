@@ -79,6 +79,7 @@ class ClientExchange implements StreamEvents {
       return this.#readBody();
     }
     this.#readBody(); // waiting in the queue: read (and cap) the body meanwhile
+    s.events.emit('queued', this.ctx.reqId);
     verdict.then(
       (v) => {
         if (!v.ok) return this.#aborted || this.#finished ? undefined : this.#refused(v.reason);

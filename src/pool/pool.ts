@@ -116,10 +116,10 @@ export class StreamPool {
     };
   }
 
-  /** Test and chaos hook: kills the worker thread that serves `channel` (piscina replaces it). */
-  async killWorkerOf(channel: Channel): Promise<void> {
+  /** Test and chaos hook: kills the worker thread behind channel `index` (piscina replaces it). */
+  async killWorker(index: number): Promise<void> {
     const threads = this.#piscina?.threads ?? [];
-    const tid = channel.lastStats?.threadId;
+    const tid = this.#channels[index]?.lastStats?.threadId;
     const w = threads.find((t) => t.threadId === tid);
     if (!w) throw new Error('no worker thread for this channel');
     await w.terminate();
