@@ -61,13 +61,16 @@ export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerCon
     }
   });
 
-  let lastStats = -STATS_MS; // first stats on the first sweep: the main thread learns the threadId at once
+  const sendStats = (now: number): void =>
+    ctx.send({ t: 'stats', threadId, mirrors: mirrors.states(now), heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576) });
+  let lastStats = performance.now();
+  sendStats(lastStats); // at once: the main thread learns which thread serves this channel before any stream
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const ex of exchanges.values()) ex.check(now);
     if (now - lastStats >= STATS_MS) {
       lastStats = now;
-      ctx.send({ t: 'stats', threadId, mirrors: mirrors.states(now), heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576) });
+      sendStats(now);
     }
   }, SWEEP_MS);
 

@@ -1,0 +1,146 @@
+// Faults (§4, §5): every failure after the first byte is one error event and never a fake [DONE];
+// retries, failover and the circuit breaker act only before the first byte; a worker crash loses one stream.
+import t from 'tap';
+import { startStack, chat, idle, nextEvent, KEY, type Stack } from './helpers/harness.js';
+import type { SimAbortEvent } from '../src/simulator/index.js';
+
+interface Events {
+  data: string[];
+  error: { code: string; message: string } | null;
+  done: boolean;
+  status: number;
+  text: string;
+}
+
+/** Streams one request with fetch and splits what arrived into data events, the error event and [DONE]. */
+async function stream(s: Stack, model: string, extra: Record<string, unknown> = {}): Promise<Events> {
+  const res = await fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat(model, { stream: true, ...extra })) });
+  const text = await res.text();
+  const out: Events = { data: [], error: null, done: false, status: res.status, text };
+  for (const ev of text.split('\n\n')) {
+    if (!ev.startsWith('data: ')) continue;
+    const payload = ev.slice(6);
+    if (payload === '[DONE]') out.done = true;
+    else {
+      const v = JSON.parse(payload) as { error?: { code: string; message: string } };
+      if (v.error) out.error = v.error;
+      else out.data.push(payload);
+    }
+  }
+  return out;
+}
+
+t.test('mid-stream failures end with one error event and no [DONE]', async (t) => {
+  const s = await startStack(t, { MAX_RETRIES: '3', RETRY_DELAY: '10', STREAM_IDLE_TIMEOUT: '400' });
+  const cases: Array<[string, string]> = [
+    ['sim/reset;after=3', 'upstream_reset'],
+    ['sim/close;after=3', 'upstream_truncated'],
+    ['sim/errorevent;after=3', 'upstream_error_event'],
+    ['sim/stall;after=3', 'upstream_idle_timeout'],
+  ];
+  for (const [model, code] of cases) {
+    const before = s.sim.stats.requests;
+    const r = await stream(s, model);
+    t.equal(r.status, 200, `${model}: the 200 had gone out`);
+    t.ok(r.data.length >= 3, `${model}: the events before the failure arrived`);
+    t.equal(r.error?.code, code, `${model}: error event ${code}`);
+    t.notOk(r.done, `${model}: no [DONE]`);
+    t.ok(r.text.trimEnd().endsWith('}'), `${model}: the error event is the last thing sent`);
+    t.equal(s.sim.stats.requests - before, 1, `${model}: never a second upstream attempt once bytes are out`);
+  }
+  const upstreamMsg = await stream(s, 'sim/errorevent;after=1');
+  t.match(upstreamMsg.error?.message, /upstream exploded/, 'the upstream error message reaches the client');
+});
+
+t.test('the SDK raises on those streams instead of returning partial text as success', async (t) => {
+  const s = await startStack(t, { STREAM_IDLE_TIMEOUT: '400' });
+  for (const model of ['sim/reset;after=3', 'sim/stall;after=3']) {
+    const st = await s.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], stream: true });
+    let text = '';
+    const consume = async (): Promise<void> => {
+      for await (const c of st) text += c.choices[0]?.delta.content ?? '';
+    };
+    await t.rejects(consume(), `${model}: for-await throws`);
+    t.equal(text, 'tok0 tok1 ', `${model}: the partial text was delivered first`);
+  }
+});
+
+t.test('a finish_reason then a clean close is a complete stream: [DONE] is added', async (t) => {
+  const s = await startStack(t, {});
+  const r = await stream(s, 'sim/nodone;tokens=3');
+  t.equal(r.error, null);
+  t.ok(r.done, '[DONE] sent');
+});
+
+t.test('failures before the first byte are real statuses; garbage and gzip are handled', async (t) => {
+  const s = await startStack(t, { MAX_RETRIES: '0' });
+  const g = await stream(s, 'sim/garbage');
+  t.equal(g.status, 502, 'a 200 with no event at all becomes a 502');
+  const gz = await s.client.chat.completions.create({ model: 'sim/gzip;tokens=3', messages: [{ role: 'user', content: 'x' }] });
+  t.equal(gz.choices[0]?.message.content, 'tok0 tok1 tok2 ', 'gzip body decoded, no content-encoding leaks');
+  const gzs = await stream(s, 'sim/gzip;tokens=3');
+  t.ok(gzs.done, 'gzip SSE decoded');
+  t.equal(gzs.data.length, 4);
+  const huge = await stream(s, 'sim/huge;size=1048576');
+  t.ok(huge.done, 'a 1 MiB event is relayed whole');
+});
+
+t.test('retries with backoff, failover in mirror order, circuit breaker', async (t) => {
+  const s = await startStack(t, { MAX_RETRIES: '3', RETRY_DELAY: '20', CIRCUIT_FAILURES: '1000' });
+  const before = s.sim.stats.requests;
+  const ok = await s.client.chat.completions.create({ model: 'sim/flaky;fail=2;tokens=2', messages: [{ role: 'user', content: 'x' }] });
+  t.equal(ok.choices[0]?.message.content, 'tok0 tok1 ', 'succeeded after two upstream 500s');
+  t.equal(s.sim.stats.requests - before, 3, 'three attempts');
+
+  const fo = await startStack(t, { MAX_RETRIES: '2', RETRY_DELAY: '10', CIRCUIT_FAILURES: '2', CIRCUIT_RESET_MS: '60000', POOL_SIZE: '1' }, { sim: s.sim, mirrors: `http://127.0.0.1:1/v1/openai,${s.sim.baseUrl}` });
+  for (let i = 0; i < 3; i++) {
+    const r = await fo.client.chat.completions.create({ model: 'sim/echo;tokens=1', messages: [{ role: 'user', content: 'x' }] });
+    t.equal(r.choices[0]?.message.content, 'tok0 ', `request ${i}: served by the second mirror`);
+  }
+  const st = await waitFor(() => fetchStatus(fo), (v) => v.mirrors[0]?.circuit === 'open');
+  t.equal(st.mirrors[0]?.circuit, 'open', 'the dead mirror’s circuit opened');
+  t.equal(st.mirrors[1]?.circuit, 'closed', 'the live one stays closed');
+  t.equal(st.mirrors[0]?.failures, 2, 'after CIRCUIT_FAILURES failures it is no longer tried');
+});
+
+async function fetchStatus(s: Stack): Promise<{ mirrors: Array<{ circuit: string; failures: number }> }> {
+  return (await (await fetch(`${s.origin}/status`)).json()) as { mirrors: Array<{ circuit: string; failures: number }> };
+}
+
+/** Polls a status document until `pred` holds: worker stats reach the main thread once a second, no event exists for it. */
+async function waitFor<T>(get: () => Promise<T>, pred: (v: T) => boolean, tries = 40): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await get();
+    if (pred(v)) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition never held');
+}
+
+t.test('a worker killed mid-stream: its stream ends per §4, the other stream completes, the pool restarts it', async (t) => {
+  const s = await startStack(t, { POOL_SIZE: '2' });
+    const a = stream(s, 'sim/echo;tokens=40;interval=50;seed=1');
+  await nextEvent(s.sim, 'request');
+  const b = stream(s, 'sim/echo;tokens=40;interval=50;seed=2');
+  await nextEvent(s.sim, 'request');
+  t.same(s.service.state.pool.stats().busy, [1, 1], 'one stream on each worker');
+  const upstreamAbort = nextEvent<SimAbortEvent>(s.sim, 'abort');
+  const t0 = performance.now();
+  await s.service.state.pool.killWorker(0);
+  const ra = await a;
+  const ended = performance.now() - t0;
+  const rb = await b;
+  t.equal(ra.error?.code, 'worker_crashed', 'the killed worker’s stream got an error event');
+  t.notOk(ra.done, 'and no [DONE]');
+  t.ok(ended < 1000, `it ended ${ended.toFixed(0)} ms after the kill (CONTRACT §5: within 1 s)`);
+  t.ok(rb.done && rb.error === null, 'the other stream completed');
+  await upstreamAbort;
+  t.pass('the dead worker’s upstream connection closed');
+  await idle(s.service);
+  t.equal(s.service.state.admission.inFlight, 0, 'slots freed');
+  t.equal(s.service.state.pool.stats().restarts, 1, 'restart counted');
+  const after = await stream(s, 'sim/echo;tokens=3');
+  t.ok(after.done, 'the pool serves new streams');
+  const st = (await (await fetch(`${s.origin}/status`)).json()) as { pool: { restarts: number } };
+  t.equal(st.pool.restarts, 1, '/status counts it');
+});
