@@ -1,0 +1,76 @@
+// Classifies one framed upstream SSE event (done / ping / malformed / chunk) with a single JSON.parse.
+
+import type { FramedEvent } from './sse-framer.js';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+export type Inspected =
+  | { kind: 'done' }
+  | { kind: 'ping' }
+  | { kind: 'malformed' }
+  | {
+    kind: 'chunk';
+    value: Record<string, unknown>;
+    finishReason: string | null;
+    usage: Usage | null;
+    error: unknown | null;
+  };
+
+const DONE: Inspected = Object.freeze({ kind: 'done' });
+const PING: Inspected = Object.freeze({ kind: 'ping' });
+const MALFORMED: Inspected = Object.freeze({ kind: 'malformed' });
+
+/** `data: [DONE]`, a comment-only or empty event (or data that is itself a comment, like DeepInfra's
+ * `data: : ping`), data that is not a JSON object, or a chunk with what the relay needs to know. */
+export function inspectEvent(ev: FramedEvent): Inspected {
+  let d = ev.data;
+  if (d === null || d.length === 0) return PING;
+  if (d.charCodeAt(0) <= 32 || d.charCodeAt(d.length - 1) <= 32) {
+    d = d.trim();
+    if (d.length === 0) return PING;
+  }
+  const c0 = d.charCodeAt(0);
+  if (c0 === 58 /* : */) return PING;
+  if (c0 === 91 /* [ */ && d === '[DONE]') return DONE;
+  let v: unknown;
+  try {
+    v = JSON.parse(d);
+  } catch {
+    return MALFORMED;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return MALFORMED;
+  const value = v as Record<string, unknown>;
+  return {
+    kind: 'chunk',
+    value,
+    finishReason: finishReasonOf(value.choices),
+    usage: usageOf(value.usage),
+    error: value.error ?? null,
+  };
+}
+
+/** The first non-null finish_reason among the choices (a chunk normally carries one choice). */
+function finishReasonOf(choices: unknown): string | null {
+  if (!Array.isArray(choices)) return null;
+  for (let i = 0; i < choices.length; i++) {
+    const c: unknown = choices[i];
+    if (typeof c === 'object' && c !== null) {
+      const f = (c as Record<string, unknown>).finish_reason;
+      if (typeof f === 'string') return f;
+    }
+  }
+  return null;
+}
+
+function usageOf(u: unknown): Usage | null {
+  if (typeof u !== 'object' || u === null) return null;
+  const { prompt_tokens: p, completion_tokens: c } = u as Record<string, unknown>;
+  if (typeof p !== 'number' && typeof c !== 'number') return null;
+  return {
+    prompt_tokens: typeof p === 'number' && Number.isFinite(p) ? p : 0,
+    completion_tokens: typeof c === 'number' && Number.isFinite(c) ? c : 0,
+  };
+}

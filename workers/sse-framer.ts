@@ -1,0 +1,241 @@
+// Splits upstream SSE bytes into whole events (raw text + joined data), across reads, line endings and UTF-8.
+
+import { isAscii } from 'node:buffer';
+
+export interface FramedEvent {
+  /** The event's text exactly as received, including its terminating blank line, decoded as UTF-8. */
+  raw: string;
+  /** The joined value of its `data:` fields (lines joined with \n; one optional space after the colon
+   * removed), or null when the event has no data field (comment-only / other fields). */
+  data: string | null;
+}
+
+const LF = 10;
+const CR = 13;
+const COLON = 58;
+const SPACE = 32;
+
+// Scanner states, carried from one read to the next.
+/** At the start of a line: a terminator here is the blank line that ends the event. */
+const LINE_START = 0;
+/** Inside a non-empty line, looking for its terminator. */
+const IN_LINE = 1;
+/** A non-empty line ended with CR at the end of a read: one LF after it belongs to the same break. */
+const AFTER_CR = 2;
+/** The blank line was a CR at the end of a read: the event is complete, but an LF after it is its own. */
+const BLANK_CR = 3;
+
+/** Held buffers up to this size are kept for reuse once emptied; larger ones are released. */
+const KEEP_BYTES = 1024;
+
+export class SseFramer {
+  readonly #max: number;
+  #held: Buffer | null = null;
+  #heldLen = 0;
+  #state = LINE_START;
+  /** Lines of the event in progress so far, and whether a CR ended any of them. */
+  #lines = 0;
+  #cr = false;
+  #overflowed = false;
+  /** Scratch list of event ends, reused by every push. */
+  readonly #ends: number[] = [];
+
+  constructor(maxEventBytes: number) {
+    if (!(maxEventBytes >= 1)) throw new RangeError(`maxEventBytes must be >= 1, got ${maxEventBytes}`);
+    this.#max = Math.floor(maxEventBytes);
+  }
+
+  /** Bytes held waiting for the end of an event. */
+  get pending(): number {
+    return this.#heldLen;
+  }
+
+  /** True once an event exceeded maxEventBytes; after that push() returns [] and drops input. */
+  get overflowed(): boolean {
+    return this.#overflowed;
+  }
+
+  /** Feed one upstream read. Returns the complete events it finished (possibly none). Throws never. */
+  push(chunk: Uint8Array): FramedEvent[] {
+    const out: FramedEvent[] = [];
+    const end = chunk.length;
+    if (this.#overflowed || end === 0) return out;
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, end);
+    // Ends (exclusive) of the events that lie wholly in this read, from `first`; negated unless the
+    // event is one LF-terminated line (then its data, if any, is a plain slice).
+    const ends = this.#ends;
+    ends.length = 0;
+    let first = 0;
+    let state = this.#state;
+    let lines = this.#lines;
+    let cr = this.#cr;
+    let pos = 0;
+    let evStart = 0;
+    // Next LF / CR at or after pos (end: none in this read); each indexOf runs over each byte once.
+    let nextLf = -1;
+    let nextCr = -1;
+    for (;;) {
+      let stop = -1; // end (exclusive) of the event that completes here, -1: need more bytes
+      scan: for (;;) {
+        if (state === LINE_START) {
+          if (pos >= end) break;
+          const c = b[pos];
+          if (c === LF) { stop = pos + 1; break; }
+          if (c === CR) {
+            cr = true;
+            if (++pos >= end) { state = BLANK_CR; break; }
+            stop = b[pos] === LF ? pos + 1 : pos;
+            break;
+          }
+          state = IN_LINE;
+        }
+        if (state === IN_LINE) {
+          if (nextLf < pos) { nextLf = b.indexOf(LF, pos); if (nextLf < 0) nextLf = end; }
+          if (nextCr < pos) { nextCr = b.indexOf(CR, pos); if (nextCr < 0) nextCr = end; }
+          const i = nextLf < nextCr ? nextLf : nextCr;
+          if (i >= end) { pos = end; break; }
+          pos = i + 1;
+          lines++;
+          if (i === nextLf) { state = LINE_START; continue; }
+          cr = true;
+          state = AFTER_CR;
+        }
+        if (state === AFTER_CR) {
+          if (pos >= end) break;
+          if (b[pos] === LF) pos++;
+          state = LINE_START;
+          continue;
+        }
+        // BLANK_CR: the event is complete; it takes one LF more if one follows.
+        if (pos < end) stop = b[pos] === LF ? pos + 1 : pos;
+        break scan;
+      }
+      if (stop < 0) break;
+      if (this.#heldLen > 0) { // it began in an earlier read
+        if (!this.#append(b, 0, stop)) return out;
+        const raw = (this.#held as Buffer).toString('utf8', 0, this.#heldLen);
+        this.#release();
+        out.push({ raw, data: dataOf(raw) });
+        first = stop;
+      } else if (stop - evStart > this.#max) {
+        this.#decode(out, b, first);
+        this.#overflow();
+        return out;
+      } else {
+        ends.push(lines === 1 && !cr ? stop : -stop);
+      }
+      evStart = pos = stop;
+      state = LINE_START;
+      lines = 0;
+      cr = false;
+    }
+    if (ends.length > 0) this.#decode(out, b, first);
+    this.#state = state;
+    this.#lines = lines;
+    this.#cr = cr;
+    if (evStart < end) this.#append(b, evStart, end);
+    return out;
+  }
+
+  /** Call at upstream end: returns a final event if the remaining bytes form one without its blank line
+   * (many servers omit the last one), else null. */
+  flush(): FramedEvent | null {
+    if (this.#overflowed || this.#heldLen === 0 || this.#held === null) return null;
+    const raw = this.#held.toString('utf8', 0, this.#heldLen);
+    this.#release();
+    this.#state = LINE_START;
+    this.#lines = 0;
+    this.#cr = false;
+    return { raw, data: dataOf(raw) };
+  }
+
+  /** Emits the events of `#ends`, which lie back to back in b from `first`: several ASCII events are
+   * decoded with one call and sliced, others are decoded one by one. */
+  #decode(out: FramedEvent[], b: Buffer, first: number): void {
+    const ends = this.#ends;
+    const n = ends.length;
+    if (n === 0) return;
+    const last = Math.abs(ends[n - 1] as number);
+    if (n > 1 && isAscii(b.subarray(first, last))) {
+      const text = b.toString('latin1', first, last);
+      let prev = 0;
+      for (let k = 0; k < n; k++) {
+        const e = ends[k] as number;
+        const raw = text.slice(prev, (prev = (e < 0 ? -e : e) - first));
+        out.push({ raw, data: e > 0 ? lineData(raw) : dataOf(raw) });
+      }
+    } else {
+      let prev = first;
+      for (let k = 0; k < n; k++) {
+        const e = ends[k] as number;
+        const raw = b.toString('utf8', prev, (prev = e < 0 ? -e : e));
+        out.push({ raw, data: e > 0 ? lineData(raw) : dataOf(raw) });
+      }
+    }
+    ends.length = 0;
+  }
+
+  /** Appends bytes [s, e) of b to the held bytes, or overflows when the event would pass the cap. */
+  #append(b: Buffer, s: number, e: number): boolean {
+    const need = this.#heldLen + (e - s);
+    if (need > this.#max) { this.#overflow(); return false; }
+    let h = this.#held;
+    if (h === null || h.length < need) {
+      const cap = Math.min(this.#max, Math.max(need, (h === null ? 0 : h.length) * 2, 256));
+      const nh = Buffer.allocUnsafeSlow(cap);
+      if (h !== null && this.#heldLen > 0) h.copy(nh, 0, 0, this.#heldLen);
+      this.#held = h = nh;
+    }
+    b.copy(h, this.#heldLen, s, e);
+    this.#heldLen = need;
+    return true;
+  }
+
+  #release(): void {
+    this.#heldLen = 0;
+    if (this.#held !== null && this.#held.length > KEEP_BYTES) this.#held = null;
+  }
+
+  #overflow(): void {
+    this.#overflowed = true;
+    this.#heldLen = 0;
+    this.#held = null;
+  }
+}
+
+/** Data of an event known to be one line and a blank line, LF-terminated: a slice when it is `data:`. */
+function lineData(raw: string): string | null {
+  if (!raw.startsWith('data:')) return dataOf(raw);
+  return raw.slice(raw.charCodeAt(5) === SPACE ? 6 : 5, raw.length - 2);
+}
+
+/** The joined `data` field values of one event's text, or null when it has none (SSE field rules). */
+export function dataOf(raw: string): string | null {
+  const n = raw.length;
+  // Fast path: `data:<value>\n\n` with no other line break.
+  if (n >= 7 && raw.charCodeAt(n - 1) === LF && raw.charCodeAt(n - 2) === LF && raw.startsWith('data:')
+    && raw.indexOf('\n', 5) === n - 2 && raw.indexOf('\r', 5) === -1) {
+    return raw.slice(raw.charCodeAt(5) === SPACE ? 6 : 5, n - 2);
+  }
+  let data: string | null = null;
+  let pos = 0;
+  let nextLf = -1;
+  let nextCr = -1;
+  while (pos < n) {
+    if (nextLf < pos) { nextLf = raw.indexOf('\n', pos); if (nextLf < 0) nextLf = n; }
+    if (nextCr < pos) { nextCr = raw.indexOf('\r', pos); if (nextCr < 0) nextCr = n; }
+    const eol = nextLf < nextCr ? nextLf : nextCr;
+    if (eol === pos) break; // the blank line: the event ends here
+    if (raw.startsWith('data', pos)) {
+      const after = pos + 4;
+      if (after === eol || raw.charCodeAt(after) === COLON) {
+        let vs = after === eol ? eol : after + 1;
+        if (vs < eol && raw.charCodeAt(vs) === SPACE) vs++;
+        const v = raw.slice(vs, eol);
+        data = data === null ? v : data + '\n' + v;
+      }
+    }
+    pos = eol + (eol === nextCr && raw.charCodeAt(eol + 1) === LF ? 2 : 1);
+  }
+  return data;
+}
