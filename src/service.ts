@@ -102,6 +102,7 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
       shuttingDown ??= (async () => {
         admission.draining = true;
         admission.rejectQueued('draining');
+        state.events.emit('shutdown');
         if (socket) closeListen(rt, socket);
         socket = null;
         log.info({ in_flight: state.active.size, grace_ms: graceMs }, 'shutting down: draining in-flight requests');

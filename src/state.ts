@@ -24,7 +24,7 @@ export interface ServiceState {
   readonly memory: MemoryMonitor;
   readonly active: Set<ActiveExchange>;
   /** 'idle' when the last in-flight request finishes; 'backpressure' (reqId) when a client stops keeping up;
-   *  'queued' (reqId) when a request starts waiting for a slot. */
+   *  'queued' (reqId) when a request starts waiting for a slot; 'shutdown' when draining begins. */
   readonly events: EventEmitter;
   readonly startedAt: number;
   readonly version: string;

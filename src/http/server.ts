@@ -48,7 +48,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     if (target === undefined) {
       const allow = Object.keys(route.methods).join(', ');
       if (method === 'OPTIONS' && ctx.corsOrigin !== null) return preflight(res, ctx, allow);
-      return sendError(res, ctx, 'method_not_allowed', 405, { headers: { allow: allow + (allow.includes('GET') ? ', HEAD' : '') } });
+      return sendError(res, ctx, 'method_not_allowed', 405, { headers: { allow } });
     }
     if (route.statusAuth && s.config.STATUS_TOKEN !== undefined) {
       const presented = bearer(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';

@@ -18,11 +18,15 @@ export class Channel {
   #scheduled = false;
   #alive = true;
   lastStats: WorkerStatsMsg | null = null;
+  /** Resolves when the worker has announced itself (its first stats message): it is ready for streams. */
+  readonly ready: Promise<void>;
+  #onReady: () => void = () => undefined;
 
   constructor(
     private readonly port: Port<FromWorker, ToWorker>,
     readonly index: number,
   ) {
+    this.ready = new Promise((resolve) => (this.#onReady = resolve));
     port.onBatch((batch) => this.#receive(batch));
   }
 
@@ -80,6 +84,7 @@ export class Channel {
     for (const m of batch) {
       if (m.t === 'stats') {
         this.lastStats = m;
+        this.#onReady();
         continue;
       }
       const s = this.#streams.get(m.id);

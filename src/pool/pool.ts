@@ -77,6 +77,7 @@ export class StreamPool {
     } else {
       for (let i = 0; i < opts.size; i++) pool.#startChannel(i);
     }
+    await Promise.all(pool.#channels.map((c) => c.ready)); // no traffic before every worker is up
     return pool;
   }
 
