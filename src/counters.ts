@@ -23,33 +23,113 @@ export interface Finished {
   readonly mirror: number | null;
 }
 
-/** A fixed-size window of recent samples for rolling percentiles. */
+/** Outcomes that count as a failure of the service (the error-rate alert's numerator). */
+export function isServerError(o: Outcome): boolean {
+  return o === 'upstream_error' || o === 'stream_error';
+}
+
+/** A fixed-size window of recent samples for rolling percentiles, each stamped with its time. */
 export class Window {
   readonly #buf: Float64Array;
+  readonly #at: Float64Array;
   #n = 0;
   #i = 0;
-  constructor(size: number) {
+  constructor(
+    size: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.#buf = new Float64Array(size);
+    this.#at = new Float64Array(size);
   }
   add(v: number): void {
     this.#buf[this.#i] = v;
+    this.#at[this.#i] = this.now();
     this.#i = (this.#i + 1) % this.#buf.length;
     if (this.#n < this.#buf.length) this.#n++;
   }
   get count(): number {
     return this.#n;
   }
-  /** Nearest-rank percentiles over the window, e.g. [0.5, 0.95, 0.99]; null when empty. */
-  percentiles(ps: readonly number[]): Array<number | null> {
-    if (this.#n === 0) return ps.map(() => null);
-    const sorted = Array.from(this.#buf.subarray(0, this.#n)).sort((a, b) => a - b);
+  /**
+   * Nearest-rank percentiles over the window, e.g. [0.5, 0.95, 0.99]; null when empty.
+   * With `maxAgeMs`, only samples younger than that count.
+   */
+  percentiles(ps: readonly number[], maxAgeMs = Infinity): Array<number | null> {
+    let values: number[];
+    if (maxAgeMs === Infinity) values = Array.from(this.#buf.subarray(0, this.#n));
+    else {
+      const since = this.now() - maxAgeMs;
+      values = [];
+      for (let k = 0; k < this.#n; k++) if (this.#at[k]! >= since) values.push(this.#buf[k]!);
+    }
+    if (values.length === 0) return ps.map(() => null);
+    const sorted = values.sort((a, b) => a - b);
     return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!);
+  }
+}
+
+/** Sums over the last seconds of traffic. */
+export interface RateSums {
+  /** Seconds actually covered (less than asked for shortly after start). */
+  readonly seconds: number;
+  readonly requests: number;
+  readonly serverErrors: number;
+  readonly shed: number;
+  readonly clientAborts: number;
+}
+
+const FIELDS = 4; // requests, serverErrors, shed, clientAborts
+
+/** Per-second buckets of request outcomes over the last `size` seconds, for request and error rates. */
+export class RateBuckets {
+  readonly #counts: Float64Array;
+  readonly #second: Float64Array;
+  readonly #start: number;
+  constructor(
+    private readonly size = 120,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.#counts = new Float64Array(size * FIELDS);
+    this.#second = new Float64Array(size).fill(-1);
+    this.#start = now();
+  }
+
+  add(o: Outcome): void {
+    const sec = Math.floor(this.now() / 1000);
+    const slot = sec % this.size;
+    if (this.#second[slot] !== sec) {
+      this.#second[slot] = sec;
+      this.#counts.fill(0, slot * FIELDS, slot * FIELDS + FIELDS);
+    }
+    const b = slot * FIELDS;
+    this.#counts[b]!++;
+    if (isServerError(o)) this.#counts[b + 1]!++;
+    if (o === 'shed') this.#counts[b + 2]!++;
+    if (o === 'client_abort') this.#counts[b + 3]!++;
+  }
+
+  /** Sums over the last `seconds` seconds (the current, partial second included). */
+  sums(seconds: number): RateSums {
+    const now = this.now();
+    const nowSec = Math.floor(now / 1000);
+    const span = Math.min(seconds, this.size);
+    const out = [0, 0, 0, 0];
+    for (let k = 0; k < span; k++) {
+      const sec = nowSec - k;
+      const slot = ((sec % this.size) + this.size) % this.size;
+      if (this.#second[slot] !== sec) continue;
+      for (let f = 0; f < FIELDS; f++) out[f]! += this.#counts[slot * FIELDS + f]!;
+    }
+    // span - 1 whole seconds plus the part of the current one, or less just after start
+    const covered = Math.max(0.001, Math.min(span - 1 + (now / 1000 - nowSec), (now - this.#start) / 1000));
+    return { seconds: covered, requests: out[0]!, serverErrors: out[1]!, shed: out[2]!, clientAborts: out[3]! };
   }
 }
 
 export class Counters {
   totalRequests = 0;
   errorCount = 0;
+  serverErrors = 0;
   clientAborts = 0;
   upstreamAborts = 0;
   malformedEvents = 0;
@@ -59,17 +139,20 @@ export class Counters {
   readonly byStatus = new Map<number, number>();
   readonly duration = new Window(2048);
   readonly ttfb = new Window(2048);
+  readonly rates = new RateBuckets(120);
   readonly listeners: Array<(f: Finished) => void> = [];
 
   record(f: Finished): void {
     this.totalRequests++;
     if (f.outcome !== 'ok' && f.outcome !== 'client_abort') this.errorCount++;
+    if (isServerError(f.outcome)) this.serverErrors++;
     if (f.outcome === 'client_abort') this.clientAborts++;
     if (f.outcome === 'stream_error') this.upstreamAborts++;
     this.byOutcome.set(f.outcome, (this.byOutcome.get(f.outcome) ?? 0) + 1);
     this.byStatus.set(f.status, (this.byStatus.get(f.status) ?? 0) + 1);
     this.eventsRelayed += f.events;
     this.bytesRelayed += f.bytes;
+    this.rates.add(f.outcome);
     if (f.outcome === 'ok') {
       this.duration.add(f.durationMs);
       if (f.ttfbMs !== null) this.ttfb.add(f.ttfbMs);

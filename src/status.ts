@@ -1,39 +1,84 @@
 // The /status document: the guide's six fields under their names, plus the service's own state (CONTRACT §6).
 import { publicSettings } from './config.js';
 import type { ServiceState } from './state.js';
+import { monitorFor } from './monitoring/monitor.js';
+import { connectionUse, latencyView, memoryUse, rateView, RATE_WINDOWS_S, LATENCY_WINDOW_S } from './monitoring/readings.js';
+
+/** The host of a mirror URL (never its path or anything else). */
+export function mirrorHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid';
+  }
+}
 
 export function statusDocument(s: ServiceState): Record<string, unknown> {
   const c = s.counters;
   const pool = s.pool.stats();
-  const [p50, p95, p99] = c.duration.percentiles([0.5, 0.95, 0.99]);
-  const [t50, t95, t99] = c.ttfb.percentiles([0.5, 0.95, 0.99]);
+  const monitor = monitorFor(s);
+  const uptimeMs = performance.now() - s.startedAt;
   return {
+    // the guide's six fields, names unchanged
     current_connections: s.admission.inFlight,
     max_connections: s.config.MAX_CONCURRENT_CONNECTIONS,
     memory_usage_mb: Math.round(s.memory.rssMb),
     memory_limit_mb: s.config.MEMORY_LIMIT_MB,
     total_requests: c.totalRequests,
     error_count: c.errorCount,
+    // identity
     instance_id: s.config.INSTANCE_ID,
     version: s.version,
-    uptime_s: Math.round((performance.now() - s.startedAt) / 1000),
+    uptime_s: Math.round(uptimeMs / 1000),
+    started_at: new Date(Date.now() - uptimeMs).toISOString(),
     native_uws: s.nativeUws,
     draining: s.admission.draining,
+    // the guide's ratios
+    connection_use: connectionUse(s),
+    memory_use: memoryUse(s),
+    // admission and outcomes
+    capacity: s.admission.capacity,
     queue_length: s.admission.queueLength,
     shed_count: s.admission.shed,
+    server_errors: c.serverErrors,
     client_aborts: c.clientAborts,
     upstream_aborts: c.upstreamAborts,
     malformed_events: c.malformedEvents,
-    response_time_ms: { p50, p95, p99 },
-    ttfb_ms: { p50: t50, p95: t95, p99: t99 },
-    pool: { size: pool.size, inline: pool.inline, busy: pool.busy, restarts: pool.restarts },
-    mirrors: pool.mirrors.map((m) => ({
-      circuit: m.circuit,
-      latency_ms: m.latencyMs,
-      consecutive_failures: m.consecutiveFailures,
-      attempts: m.attempts,
-      failures: m.failures,
-    })),
+    events_relayed: c.eventsRelayed,
+    bytes_relayed: c.bytesRelayed,
+    outcomes: Object.fromEntries(c.byOutcome),
+    // rolling windows
+    rates: Object.fromEntries(RATE_WINDOWS_S.map((w) => [`last_${w}s`, rateView(s, w)])),
+    latency_window_s: LATENCY_WINDOW_S,
+    ...latencyView(s),
+    event_loop_delay_ms: monitor.loopDelay(),
+    memory: {
+      rss_mb: Math.round(s.memory.rssMb),
+      heap_used_mb: Math.round(process.memoryUsage().heapUsed / 1048576),
+      gc_runs: s.memory.gcRuns,
+      shedding: s.admission.memoryShedding,
+    },
+    pool: {
+      size: pool.size,
+      inline: pool.inline,
+      busy: pool.busy.reduce((a, b) => a + b, 0),
+      busy_per_worker: pool.busy,
+      restarts: pool.restarts,
+    },
+    mirrors: s.config.DEEPINFRA_MIRRORS.map((url, index) => {
+      const m = pool.mirrors[index];
+      return {
+        index,
+        host: mirrorHost(url),
+        circuit: m?.circuit ?? 'unknown', // 'unknown' until the workers' first report
+        latency_ms: m === undefined || m.latencyMs < 0 ? null : Math.round(m.latencyMs),
+        consecutive_failures: m?.consecutiveFailures ?? 0,
+        attempts: m?.attempts ?? 0,
+        failures: m?.failures ?? 0,
+      };
+    }),
+    alerts: monitor.alerts.list(),
+    alert_thresholds: { connections: s.config.ALERT_CONNECTIONS, memory: s.config.ALERT_MEMORY, error_rate: s.config.ALERT_ERROR_RATE },
     settings: publicSettings(s.config),
   };
 }

@@ -1,0 +1,144 @@
+// /metrics: the service's counters, gauges and histograms in Prometheus text format (a private prom-client registry).
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Finished } from '../counters.js';
+import type { ServiceState } from '../state.js';
+import { mirrorHost } from '../status.js';
+import { monitorFor } from './monitor.js';
+
+const TTFB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+const CIRCUIT = { closed: 0, half_open: 1, open: 2 } as const;
+const SHED_REASONS = ['overloaded', 'key_limit', 'draining', 'memory_pressure', 'queue_timeout'] as const;
+
+/** Turns a cumulative figure that may restart from zero (a replaced worker) into increments. */
+class Monotonic {
+  readonly #last = new Map<string, number>();
+  delta(key: string, cur: number): number {
+    const prev = this.#last.get(key) ?? 0;
+    this.#last.set(key, cur);
+    return cur >= prev ? cur - prev : cur;
+  }
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  constructor(private readonly s: ServiceState) {
+    const r = [this.registry];
+    const mono = new Monotonic();
+    const monitor = monitorFor(s);
+
+    const requests = new Counter({ name: 'deepinfra_requests_total', help: 'Proxied requests by route, status and outcome.', labelNames: ['route', 'status', 'outcome'], registers: r });
+    const shed = new Counter({ name: 'deepinfra_shed_total', help: 'Requests refused by admission (503/429) by reason.', labelNames: ['reason'], registers: r });
+    const clientAborts = new Counter({ name: 'deepinfra_client_aborts_total', help: 'Requests whose client went away first.', registers: r });
+    const upstreamAborts = new Counter({ name: 'deepinfra_upstream_aborts_total', help: 'Streams that had started and ended with an error event, by code.', labelNames: ['code'], registers: r });
+    const events = new Counter({ name: 'deepinfra_events_relayed_total', help: 'SSE events relayed to clients.', registers: r });
+    const bytes = new Counter({ name: 'deepinfra_bytes_relayed_total', help: 'Response body bytes sent to clients.', registers: r });
+    const duration = new Histogram({ name: 'deepinfra_request_duration_seconds', help: 'Time from request to the last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: r });
+    const ttfb = new Histogram({ name: 'deepinfra_ttfb_seconds', help: 'Time from request to the first response byte, by route.', labelNames: ['route'], buckets: TTFB_BUCKETS, registers: r });
+
+    for (const reason of SHED_REASONS) shed.inc({ reason }, 0); // present (at 0) before the first shed: rate() works at once
+
+    s.counters.listeners.push((f: Finished) => {
+      requests.inc({ route: f.route, status: String(f.status), outcome: f.outcome });
+      if (f.outcome === 'shed') shed.inc({ reason: f.code ?? 'unknown' });
+      else if (f.outcome === 'client_abort') clientAborts.inc();
+      else if (f.outcome === 'stream_error') upstreamAborts.inc({ code: f.code ?? 'unknown' });
+      if (f.events > 0) events.inc(f.events);
+      if (f.bytes > 0) bytes.inc(f.bytes);
+      duration.observe({ route: f.route, outcome: f.outcome }, f.durationMs / 1000);
+      if (f.ttfbMs !== null) ttfb.observe({ route: f.route }, f.ttfbMs / 1000);
+    });
+
+    new Counter({
+      name: 'deepinfra_malformed_events_total', help: 'Malformed upstream SSE events skipped.', registers: r,
+      collect() { this.inc(mono.delta('malformed', s.counters.malformedEvents)); },
+    });
+    new Counter({
+      name: 'deepinfra_upstream_attempts_total', help: 'Upstream requests tried, per mirror index.', labelNames: ['mirror'], registers: r,
+      collect() { s.pool.stats().mirrors.forEach((m, i) => this.inc({ mirror: String(i) }, mono.delta(`att${i}`, m.attempts))); },
+    });
+    new Counter({
+      name: 'deepinfra_upstream_failures_total', help: 'Upstream attempts that failed, per mirror index.', labelNames: ['mirror'], registers: r,
+      collect() { s.pool.stats().mirrors.forEach((m, i) => this.inc({ mirror: String(i) }, mono.delta(`fail${i}`, m.failures))); },
+    });
+    new Counter({
+      name: 'deepinfra_worker_restarts_total', help: 'Stream workers that died and were replaced.', registers: r,
+      collect() { this.inc(mono.delta('restarts', s.pool.stats().restarts)); },
+    });
+    new Counter({
+      name: 'deepinfra_process_cpu_seconds_total', help: 'CPU time of the process (user + system, all threads).', registers: r,
+      collect() { const u = process.cpuUsage(); this.inc(mono.delta('cpu', (u.user + u.system) / 1e6)); },
+    });
+
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name, help, registers: r, collect() { this.set(read()); } });
+    };
+    const c = s.config;
+    gauge('deepinfra_in_flight', 'Proxied requests in flight (the guide\'s current_connections).', () => s.admission.inFlight);
+    gauge('deepinfra_in_flight_peak', 'Highest in-flight since the previous scrape.', () => s.admission.takePeak());
+    gauge('deepinfra_max_connections', 'MAX_CONCURRENT_CONNECTIONS.', () => c.MAX_CONCURRENT_CONNECTIONS);
+    gauge('deepinfra_admission_capacity', 'In-flight requests admitted before shedding (max × SHED_THRESHOLD).', () => s.admission.capacity);
+    gauge('deepinfra_connection_use', 'In-flight over MAX_CONCURRENT_CONNECTIONS (0..1).', () => s.admission.inFlight / c.MAX_CONCURRENT_CONNECTIONS);
+    gauge('deepinfra_queue_length', 'Requests waiting in the admission queue.', () => s.admission.queueLength);
+    gauge('deepinfra_memory_rss_bytes', 'Resident set size, as last sampled.', () => Math.round(s.memory.rssMb * 1048576));
+    gauge('deepinfra_memory_limit_bytes', 'MEMORY_LIMIT_MB in bytes.', () => c.MEMORY_LIMIT_MB * 1048576);
+    gauge('deepinfra_memory_use', 'RSS over MEMORY_LIMIT_MB (0..1).', () => s.memory.rssMb / c.MEMORY_LIMIT_MB);
+    gauge('deepinfra_memory_shedding', '1 while new requests are shed for memory.', () => (s.admission.memoryShedding ? 1 : 0));
+    gauge('deepinfra_draining', '1 while shutting down.', () => (s.admission.draining ? 1 : 0));
+    gauge('deepinfra_pool_size', 'Stream worker threads (0: inline on the main thread).', () => s.pool.stats().size);
+    gauge('deepinfra_pool_busy', 'Streams in flight in the worker pool.', () => s.pool.stats().busy.reduce((a, b) => a + b, 0));
+    gauge('deepinfra_uptime_seconds', 'Seconds since the service started.', () => (performance.now() - s.startedAt) / 1000);
+
+    new Gauge({
+      name: 'deepinfra_build_info', help: 'Version and instance of this service (always 1).', labelNames: ['version', 'instance_id', 'native_uws'], registers: r,
+      collect() { this.set({ version: s.version, instance_id: c.INSTANCE_ID, native_uws: String(s.nativeUws) }, 1); },
+    });
+    new Gauge({
+      name: 'deepinfra_mirror_info', help: 'Upstream mirror index to host (always 1).', labelNames: ['mirror', 'host'], registers: r,
+      collect() { c.DEEPINFRA_MIRRORS.forEach((url, i) => this.set({ mirror: String(i), host: mirrorHost(url) }, 1)); },
+    });
+    new Gauge({
+      name: 'deepinfra_mirror_circuit_state', help: 'Circuit breaker per mirror: 0 closed, 1 half-open, 2 open (worst worker).', labelNames: ['mirror'], registers: r,
+      collect() { s.pool.stats().mirrors.forEach((m, i) => this.set({ mirror: String(i) }, CIRCUIT[m.circuit])); },
+    });
+    new Gauge({
+      name: 'deepinfra_mirror_latency_seconds', help: 'Smoothed time to upstream headers per mirror.', labelNames: ['mirror'], registers: r,
+      collect() { s.pool.stats().mirrors.forEach((m, i) => { if (m.latencyMs >= 0) this.set({ mirror: String(i) }, m.latencyMs / 1000); }); },
+    });
+    gauge('deepinfra_event_loop_delay_p50_seconds', 'Main-thread event-loop delay, median over the last ~10 s.', () => monitor.loopDelay().p50_ms / 1000);
+    gauge('deepinfra_event_loop_delay_p99_seconds', 'Main-thread event-loop delay, p99 over the last ~10 s.', () => monitor.loopDelay().p99_ms / 1000);
+    gauge('deepinfra_event_loop_delay_max_seconds', 'Main-thread event-loop delay, worst over the last ~10 s.', () => monitor.loopDelay().max_ms / 1000);
+    new Gauge({
+      name: 'deepinfra_alert_active', help: 'The guide\'s alerts: 1 while firing.', labelNames: ['alert', 'severity'], registers: r,
+      collect() {
+        const firing = new Set(monitor.alerts.list().map((a) => a.name));
+        for (const rule of monitor.alerts.rules) this.set({ alert: rule.name, severity: rule.severity }, firing.has(rule.name) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'deepinfra_alert_threshold', help: 'The threshold of each alert (ALERT_* settings).', labelNames: ['alert'], registers: r,
+      collect() { for (const rule of monitor.alerts.rules) this.set({ alert: rule.name }, rule.threshold); },
+    });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+const registries = new WeakMap<ServiceState, Metrics>();
+
+/** The service's metrics, created on first use (the request listener is added once). */
+export function metricsFor(s: ServiceState): Metrics {
+  let m = registries.get(s);
+  if (!m) {
+    m = new Metrics(s);
+    registries.set(s, m);
+  }
+  return m;
+}
