@@ -27,7 +27,10 @@ export class Admission {
   #peak = 0;
   readonly #perKey = new Map<string, number>();
   readonly #queue: Waiter[] = [];
+  /** SIGTERM received: /ready says 503 and connections close after their response, but requests are still served. */
   draining = false;
+  /** Past the shutdown grace: every new request is refused. */
+  closed = false;
   memoryShedding = false;
   shed = 0;
   queued = 0;
@@ -55,7 +58,7 @@ export class Admission {
 
   /** Synchronous verdict, or a promise when the request waits in the queue. */
   acquire(key: string): Admit | Promise<Admit> {
-    if (this.draining) return this.#refuse('draining');
+    if (this.closed) return this.#refuse('draining');
     if (this.memoryShedding) return this.#refuse('memory_pressure');
     if (this.o.perKey > 0 && (this.#perKey.get(key) ?? 0) >= this.o.perKey) return this.#refuse('key_limit');
     if (this.#inFlight < this.capacity && this.#queue.length === 0) return this.#grant(key);

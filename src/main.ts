@@ -1,6 +1,6 @@
 // The process entry: config, logger, service, signals. No logic of its own.
 import { loadConfig, ConfigError } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { startService } from './service.js';
 import { monitoringRoutes } from './monitoring/routes.js';
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'signal received');
     service.shutdown().then(
-      () => process.exit(0),
+      () => exitAfterFlush(log, 0),
       (e: unknown) => {
         log.error({ err: e }, 'shutdown failed');
         process.exit(1);
@@ -32,6 +32,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Exits once the asynchronous log destination has written everything (bounded wait). */
+function exitAfterFlush(log: Logger, code: number): void {
+  setTimeout(() => process.exit(code), 2000).unref();
+  log.flush(() => process.exit(code));
 }
 
 main().catch((e: unknown) => {

@@ -117,6 +117,7 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
             state.events.on('idle', done);
           });
         }
+        admission.closed = true;
         for (const ex of [...state.active]) ex.shutdown();
         clearInterval(sweep);
         memory.stop();

@@ -2,7 +2,7 @@
 //
 //   route + auth ........................ 404 / 405 / 401 (server.ts, before any of this)
 //   content-length over MAX_BODY_SIZE ... 413 (body never read)
-//   admission ........................... 503 overloaded | draining | memory_pressure, 429 key_limit
+//   admission ........................... 503 overloaded | memory_pressure | draining (past the shutdown grace), 429 key_limit
 //     (queue: waits up to QUEUE_TIMEOUT, body buffered meanwhile) ... 503 queue_timeout
 //   read body (cap, BODY_TIMEOUT) ....... 413 (chunked past the cap), 408 request_timeout
 //   worker: validate + upstream ......... 400 invalid_*, 502/503/504 upstream_*, upstream 4xx/429/5xx relayed
@@ -158,7 +158,7 @@ class ClientExchange implements StreamEvents {
     this.#meta = m.meta;
     if (this.#aborted || this.#finished) return;
     this.#ttfb = performance.now() - this.t0;
-    send(this.res, this.ctx, m.status, m.headers['content-type'] ?? 'application/json', m.body, m.headers);
+    send(this.res, this.ctx, m.status, m.headers['content-type'] ?? 'application/json', m.body, m.headers, this.s.admission.draining);
     const outcome: Outcome = m.status < 400 ? 'ok' : m.status >= 500 ? 'upstream_error' : 'client_error';
     this.#finish(m.status, outcome, m.status < 400 ? null : `upstream_${m.status}`, 0, Buffer.byteLength(m.body));
   }
@@ -186,7 +186,7 @@ class ClientExchange implements StreamEvents {
         },
         end: (chunk) => this.res.cork(() => {
           if (!this.#started) this.#startStream();
-          this.res.end(chunk);
+          this.res.end(chunk); // (uWS's closeConnection would write a header into the chunked body here)
         }),
         close: () => this.res.close(),
       },
@@ -203,6 +203,7 @@ class ClientExchange implements StreamEvents {
     res.writeHeader('content-type', 'text/event-stream; charset=utf-8');
     res.writeHeader('cache-control', 'no-cache');
     res.writeHeader('x-accel-buffering', 'no');
+    if (this.s.admission.draining) res.writeHeader('connection', 'close'); // the client's next request goes elsewhere
     writeCommonHeaders(res, this.ctx);
   }
 
@@ -287,7 +288,7 @@ class ClientExchange implements StreamEvents {
   #error(code: ErrorCode, o: Parameters<typeof sendError>[4] = {}, outcome?: Outcome): void {
     if (this.#finished) return;
     const { status } = errorEntry(code);
-    if (!this.#aborted) sendError(this.res, this.ctx, code, status, o);
+    if (!this.#aborted) sendError(this.res, this.ctx, code, status, this.s.admission.draining ? { ...o, closeConnection: true } : o);
     this.#channel?.abort(this.id);
     this.#finish(status, outcome ?? (status >= 500 ? 'upstream_error' : 'client_error'), code, 0, 0);
   }

@@ -53,11 +53,20 @@ export function createApp(rt: UwsRuntime): TemplatedApp {
   return rt.uws.App();
 }
 
-/** Listens on host:port (port 0 picks a free one); resolves with the socket and the real port. */
+/** uWS ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT. */
+const EXCLUSIVE_PORT = 1;
+type ListenWithOptions = (host: string, port: number, options: number, cb: (s: ListenSocket | false) => void) => void;
+
+/**
+ * Listens on host:port (port 0 picks a free one); resolves with the socket and the real port.
+ * The port is exclusive: uWS's default SO_REUSEPORT would let a second process on the same port start
+ * silently and share the traffic.
+ */
 export function listen(rt: UwsRuntime, app: TemplatedApp, host: string, port: number): Promise<{ socket: ListenSocket; port: number }> {
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (socket) => {
-      if (!socket) reject(new Error(`cannot listen on ${host}:${port}`));
+    const withOptions = app.listen.bind(app) as unknown as ListenWithOptions;
+    withOptions(host, port, EXCLUSIVE_PORT, (socket) => {
+      if (!socket) reject(new Error(`cannot listen on ${host}:${port} (in use, or not an address of this host)`));
       else resolve({ socket, port: rt.uws.us_socket_local_port(socket) });
     });
   });
