@@ -154,6 +154,8 @@ export interface Instance {
   /** Resolves with the exit code or signal when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal: NodeJS.Signals): void;
+  /** Resolves with the next (or an earlier) output line matching `re`, e.g. a log message. */
+  waitFor(re: RegExp): Promise<string>;
 }
 
 /**
@@ -167,10 +169,19 @@ export async function startInstance(id: string, env: Record<string, string>, cwd
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
+  const waiters = new Set<{ re: RegExp; resolve: (l: string) => void }>();
+  const onLine = (l: string): void => {
+    lines.push(l);
+    for (const w of waiters) {
+      if (!w.re.test(l)) continue;
+      waiters.delete(w);
+      w.resolve(l);
+    }
+  };
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  createInterface({ input: proc.stderr! }).on('line', (l) => lines.push(l));
+  createInterface({ input: proc.stderr! }).on('line', onLine);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => fail(`no "listening" line in ${START_LIMIT_MS} ms`), START_LIMIT_MS);
     const rl = createInterface({ input: proc.stdout! });
@@ -180,7 +191,7 @@ export async function startInstance(id: string, env: Record<string, string>, cwd
       reject(new Error(`instance ${id}: ${why}\n${lines.join('\n')}`));
     }
     rl.on('line', (l) => {
-      lines.push(l);
+      onLine(l);
       let rec: { msg?: unknown; port?: unknown };
       try {
         rec = JSON.parse(l) as typeof rec;
@@ -203,6 +214,10 @@ export async function startInstance(id: string, env: Record<string, string>, cwd
     exited,
     kill(signal) {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    },
+    waitFor(re) {
+      const seen = lines.find((l) => re.test(l));
+      return seen !== undefined ? Promise.resolve(seen) : new Promise((resolve) => waiters.add({ re, resolve }));
     },
   };
 }
@@ -240,4 +255,94 @@ export async function startCluster(t: Teardown, bin: string, envs: ReadonlyArray
   });
   nginx = await startNginx(bin, conf, dir, listenPort);
   return { nginx, instances, dir };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A small nginx.conf reader for static checks: statements and blocks, aware of quotes and comments.
+
+interface Stmt {
+  readonly name: string;
+  readonly args: string;
+  /** Body range for a block statement (`name args { ... }`). */
+  readonly body?: { readonly open: number; readonly close: number };
+}
+
+/** Collapses whitespace outside quotes and trims. */
+function normalise(s: string): string {
+  let out = '';
+  let quote: string | null = null;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quote) {
+      out += ch;
+      if (ch === '\\' && i + 1 < s.length) out += s[++i];
+      else if (ch === quote) quote = null;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      out += ch;
+    } else if (/\s/.test(ch)) {
+      if (out.length > 0 && !out.endsWith(' ')) out += ' ';
+    } else out += ch;
+  }
+  return out.trim();
+}
+
+function statement(buf: string, body?: Stmt['body']): Stmt {
+  const text = normalise(buf);
+  const sp = text.indexOf(' ');
+  const name = sp === -1 ? text : text.slice(0, sp);
+  const args = sp === -1 ? '' : text.slice(sp + 1);
+  return body ? { name, args, body } : { name, args };
+}
+
+/** Every statement at any depth, in order. */
+export function scanNginx(text: string): Stmt[] {
+  const out: Stmt[] = [];
+  const open: Array<{ buf: string; at: number; index: number }> = [];
+  let buf = '';
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      buf += ch;
+      if (ch === '\\' && i + 1 < text.length) buf += text[++i];
+      else if (ch === quote) quote = null;
+      continue;
+    }
+    if (ch === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+      buf += '\n';
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      buf += ch;
+    } else if (ch === ';') {
+      out.push(statement(buf));
+      buf = '';
+    } else if (ch === '{') {
+      open.push({ buf, at: i + 1, index: out.length });
+      out.push(statement(buf));
+      buf = '';
+    } else if (ch === '}') {
+      const o = open.pop();
+      if (!o) throw new Error(`nginx.conf: unbalanced } at ${i}`);
+      out[o.index] = statement(o.buf, { open: o.at, close: i });
+      buf = '';
+    } else buf += ch;
+  }
+  if (open.length > 0 || quote) throw new Error('nginx.conf: unbalanced { or quote');
+  return out;
+}
+
+/** Blocks named `keyword` (location, upstream, server, ...) with their args and raw body text. */
+export function blocks(text: string, keyword: string): Array<{ args: string; body: string }> {
+  return scanNginx(text)
+    .filter((s) => s.name === keyword && s.body)
+    .map((s) => ({ args: s.args, body: text.slice(s.body!.open, s.body!.close) }));
+}
+
+/** The args of every simple directive `name` in `text` (at any depth). */
+export function directives(text: string, name: string): string[] {
+  return scanNginx(text)
+    .filter((s) => s.name === name && !s.body)
+    .map((s) => s.args);
 }
