@@ -51,7 +51,8 @@ const upstreamUrl = z.string().transform((raw, ctx) => {
   try {
     u = new URL(raw);
   } catch {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${raw}" is not a URL` });
+    // the text is not echoed: a malformed URL may still carry a password
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is not a URL' });
     return z.NEVER;
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
@@ -127,6 +128,8 @@ export type Config = Readonly<
     MAX_RETRIES: number;
     RETRY_DELAY: number;
     INSTANCE_ID: string;
+    /** Settings that are allowed but unsafe (e.g. a plain-http upstream), for the service to log at start. */
+    warnings: readonly string[];
     /** Where each value came from: env, profile or default (for /status and the start log). */
     sources: Readonly<Record<string, 'env' | 'profile' | 'default'>>;
   }
@@ -175,6 +178,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   }
   const c = parsed.data;
   const preset = PERFORMANCE_PRESETS[c.PERFORMANCE_MODE];
+  const warnings = c.DEEPINFRA_MIRRORS.flatMap((url, i) =>
+    url.startsWith('http:')
+      ? [`DEEPINFRA_MIRRORS[${i}] (${new URL(url).host}) is plain http: prompts, completions and DEEPINFRA_API_KEY travel unencrypted`]
+      : [],
+  );
   return Object.freeze({
     ...c,
     VALID_API_KEYS: Object.freeze([...c.VALID_API_KEYS]),
@@ -183,8 +191,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     MAX_RETRIES: c.MAX_RETRIES ?? preset.MAX_RETRIES,
     RETRY_DELAY: c.RETRY_DELAY ?? preset.RETRY_DELAY,
     INSTANCE_ID: c.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    warnings: Object.freeze(warnings),
     sources: Object.freeze(sources),
   }) as Config;
+}
+
+/** The process environment with some variables forced (the demo points the mirrors at its simulator). */
+export function loadConfigWith(overrides: Readonly<Record<string, string>>): Config {
+  return loadConfig({ ...process.env, ...overrides });
 }
 
 /** Settings that are safe to show in /status and the start log (no keys, tokens or URL secrets). */

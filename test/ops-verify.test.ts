@@ -56,12 +56,13 @@ void t.test('a healthy instance on the simulator: every check passes, exit 0', a
 void t.test('a draining instance: /ready fails, exit 1', async (t) => {
   const stack = await startStack(t, { MAX_CONCURRENT_CONNECTIONS: '10' });
   stack.service.state.admission.draining = true;
+  stack.service.state.admission.closed = true; // past its shutdown grace: new requests are refused
   const { code, report } = await verify([stack.origin, '--key', KEY]);
   t.equal(code, 1);
   t.equal(byName(report, 'health')?.status, 'PASS', 'liveness still passes');
   t.equal(byName(report, 'ready')?.status, 'FAIL');
   t.match(byName(report, 'ready')?.reason, /503 \(draining\)/);
-  t.equal(byName(report, 'stream')?.status, 'FAIL', 'no stream while draining');
+  t.equal(byName(report, 'stream')?.status, 'FAIL', 'no stream once past the grace');
 });
 
 void t.test('a closed port: health fails, nothing else is tried, exit 1', async (t) => {

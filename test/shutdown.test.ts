@@ -15,6 +15,8 @@ interface Proc {
   readonly port: number;
   readonly exited: Promise<number | null>;
   readonly lines: string[];
+  /** Resolves with the first log line (already seen or still to come) that matches. */
+  waitFor(re: RegExp): Promise<string>;
 }
 
 async function startProcess(sim: Simulator, env: Record<string, string>): Promise<Proc> {
@@ -24,15 +26,27 @@ async function startProcess(sim: Simulator, env: Record<string, string>): Promis
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines: string[] = [];
+  const rl = createInterface({ input: child.stdout! });
+  const waitFor = (re: RegExp): Promise<string> =>
+    new Promise((resolve) => {
+      const seen = lines.find((l) => re.test(l));
+      if (seen !== undefined) return resolve(seen);
+      const on = (l: string): void => {
+        if (!re.test(l)) return;
+        rl.off('line', on);
+        resolve(l);
+      };
+      rl.on('line', on);
+    });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', () => reject(new Error('exited before listening')));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    rl.on('line', (line) => {
       lines.push(line);
       const v = JSON.parse(line) as { msg?: string; port?: number };
       if (v.msg === 'deepinfra-proxy listening' && v.port) resolve(v.port);
     });
   });
-  return { child, port, exited, lines };
+  return { child, port, exited, lines, waitFor };
 }
 
 /** A stream read over fetch, resolved with its whole text. */
@@ -60,7 +74,9 @@ t.test('SIGTERM: /ready 503 at once, in-flight stream completes, new connections
   const keepAlive = await openSocket(p.port); // opened before SIGTERM: an established connection
   const s = streamText(p.port, 'sim/echo;tokens=20;interval=50');
   await s.firstEvent;
+  const draining = p.waitFor(/shutting down/);
   p.child.kill('SIGTERM');
+  await draining;
   const ready = await new Promise<string>((resolve) => {
     let buf = '';
     keepAlive.on('data', (c: Buffer) => {
