@@ -1,0 +1,8 @@
+// The scenario registry, in the order the default run uses.
+import { events } from './events.js';
+import { nonstream } from './nonstream.js';
+import { paced } from './paced.js';
+import { slowclient } from './slowclient.js';
+import type { Scenario } from './types.js';
+
+export const SCENARIOS: readonly Scenario[] = [nonstream, events, paced, slowclient];
