@@ -144,3 +144,9 @@ t.test('a worker killed mid-stream: its stream ends per §4, the other stream co
   const st = (await (await fetch(`${s.origin}/status`)).json()) as { pool: { restarts: number } };
   t.equal(st.pool.restarts, 1, '/status counts it');
 });
+
+t.test('a worker that runs out of memory before it is ready stops the start with a clear message', async (t) => {
+  // WORKER_MAX_OLD_GENERATION_MB=8 is too small to load the worker's modules: the worker dies with
+  // ERR_WORKER_OUT_OF_MEMORY. The same exit mid-stream takes the path of the killed-worker test above.
+  await t.rejects(startStack(t, { POOL_SIZE: '1', WORKER_MAX_OLD_GENERATION_MB: '8' }), /died before it was ready: .*memory/);
+});

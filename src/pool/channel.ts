@@ -21,12 +21,17 @@ export class Channel {
   /** Resolves when the worker has announced itself (its first stats message): it is ready for streams. */
   readonly ready: Promise<void>;
   #onReady: () => void = () => undefined;
+  #onNeverReady: (e: Error) => void = () => undefined;
 
   constructor(
     private readonly port: Port<FromWorker, ToWorker>,
     readonly index: number,
   ) {
-    this.ready = new Promise((resolve) => (this.#onReady = resolve));
+    this.ready = new Promise((resolve, reject) => {
+      this.#onReady = resolve;
+      this.#onNeverReady = reject;
+    });
+    this.ready.catch(() => undefined); // only start() awaits it
     port.onBatch((batch) => this.#receive(batch));
   }
 
@@ -53,7 +58,8 @@ export class Channel {
   }
 
   /** The worker behind this channel is gone: every stream hears onLost once. */
-  lost(): void {
+  lost(reason = 'the worker exited'): void {
+    this.#onNeverReady(new Error(`stream worker ${this.index} died before it was ready: ${reason}`));
     this.#alive = false;
     const streams = [...this.#streams.values()];
     this.#streams.clear();

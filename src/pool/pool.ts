@@ -50,6 +50,7 @@ export class StreamPool {
   readonly #inlineClose: Array<() => Promise<void>> = [];
   #restarts = 0;
   #closing = false;
+  #started = false;
 
   private constructor(private readonly opts: PoolOptions) {
     this.#piscina =
@@ -77,7 +78,13 @@ export class StreamPool {
     } else {
       for (let i = 0; i < opts.size; i++) pool.#startChannel(i);
     }
-    await Promise.all(pool.#channels.map((c) => c.ready)); // no traffic before every worker is up
+    try {
+      await Promise.all(pool.#channels.map((c) => c.ready)); // no traffic before every worker is up
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    pool.#started = true;
     return pool;
   }
 
@@ -89,8 +96,8 @@ export class StreamPool {
     task.then(
       () => channel.lost(),
       (err: unknown) => {
-        channel.lost();
-        if (this.#closing) return;
+        channel.lost(err instanceof Error ? err.message : String(err));
+        if (this.#closing || !this.#started) return; // a worker that cannot even start is a configuration error
         this.#restarts++;
         this.opts.onRestart(index, err instanceof Error ? err.message : String(err));
         this.#startChannel(index);
