@@ -191,6 +191,7 @@ class ClientExchange implements StreamEvents {
         close: () => this.res.close(),
       },
       (n) => ch.credit(this.id, n),
+      this.s.config.STREAM_BUFFER_SIZE,
     );
     this.res.onWritable(() => this.#writer?.onWritable() ?? true);
   }

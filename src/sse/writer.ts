@@ -28,10 +28,30 @@ export class SseWriter {
   lastWrite = performance.now();
   bytes = 0;
 
+  /** Bytes the client has taken that were not yet returned to the worker as credit. */
+  #ungranted = 0;
+  readonly #grantAt: number;
+
+  /**
+   * `budget` is the worker's credit (STREAM_BUFFER_SIZE). Credit for bytes the client took is returned in
+   * lumps of half the budget, not per write: the worker never runs dry while the client keeps up (it has
+   * more than half left), and a paced stream costs one credit message per half budget, not one per event.
+   */
   constructor(
     private readonly sink: Sink,
     private readonly grant: (n: number) => void,
-  ) {}
+    budget: number,
+  ) {
+    this.#grantAt = Math.max(1, Math.floor(budget / 2));
+  }
+
+  #taken(n: number): void {
+    this.#ungranted += n;
+    if (this.#ungranted >= this.#grantAt) {
+      this.grant(this.#ungranted);
+      this.#ungranted = 0;
+    }
+  }
 
   get blocked(): boolean {
     return this.#blocked;
@@ -54,7 +74,7 @@ export class SseWriter {
       return;
     }
     this.lastWrite = this.lastActivity = performance.now();
-    if (this.sink.write(chunk)) this.grant(n);
+    if (this.sink.write(chunk)) this.#taken(n);
     else {
       this.#blocked = true;
       this.#held += n;
@@ -83,7 +103,7 @@ export class SseWriter {
     this.#blocked = false;
     const n = this.#held;
     this.#held = 0;
-    if (n > 0) this.grant(n);
+    if (n > 0) this.#taken(n);
     return true;
   }
 
