@@ -18,6 +18,8 @@ export const GUIDE_PROFILES = [
 /** Descriptors a proxied stream holds (client + upstream), and those kept for everything else. */
 export const FDS_PER_STREAM = 2;
 export const FD_HEADROOM = 1024;
+/** Proxy memory per stream without its buffer, KB: the worst POOL_SIZE=0 figure of `npm run bench` (paced). */
+export const DEFAULT_STREAM_KB = 45;
 
 export interface CapacityInput {
   readonly users: number;
@@ -27,7 +29,7 @@ export interface CapacityInput {
   readonly heavySeconds?: number;
   /** The window the connection time is spread over (the guide: 60 s). */
   readonly windowSeconds?: number;
-  /** Measured proxy memory per stream, KB, without its buffer (FACTS: ~14 KB). */
+  /** Proxy memory per stream, KB, without its buffer: 45 KB is the worst POOL_SIZE=0 figure of npm run bench (paced). */
   readonly streamKb?: number;
   /** Resident memory of an idle instance, MB. */
   readonly baseMb?: number;
@@ -105,7 +107,7 @@ export function planCapacity(i: CapacityInput): CapacityPlan {
 
   const chosen = GUIDE_PROFILES.find((p) => perMax <= p.max) ?? GUIDE_PROFILES[2];
   const buffer = chosen.buffer;
-  const streamKb = i.streamKb ?? 14;
+  const streamKb = i.streamKb ?? DEFAULT_STREAM_KB;
   const baseMb = i.baseMb ?? 128;
   const workingMb = baseMb + (perMax * (streamKb + buffer / 1024)) / 1024;
   const memoryMb = Math.max(512, Math.ceil(workingMb / alertMem / 256) * 256);
@@ -136,7 +138,7 @@ export function formatPlan(p: CapacityPlan, i: CapacityInput): string[] {
     `per instance (closest guide profile: ${p.profile}):`,
     `  MAX_CONCURRENT_CONNECTIONS=${s.MAX_CONCURRENT_CONNECTIONS}   # shedding starts at ${p.shedAt} in flight`,
     `  STREAM_BUFFER_SIZE=${s.STREAM_BUFFER_SIZE}`,
-    `  MEMORY_LIMIT_MB=${s.MEMORY_LIMIT_MB}   # ${i.baseMb ?? 128} MB base + ${s.MAX_CONCURRENT_CONNECTIONS} × (${i.streamKb ?? 14} KB + buffer), under the 80 % memory warning`,
+    `  MEMORY_LIMIT_MB=${s.MEMORY_LIMIT_MB}   # ${i.baseMb ?? 128} MB base + ${s.MAX_CONCURRENT_CONNECTIONS} × (${i.streamKb ?? DEFAULT_STREAM_KB} KB + buffer), under the 80 % memory warning`,
     `  container memory ≥ ${p.containerMemoryMb} MB, open files (ulimit -n) ≥ ${p.fdsNeeded}`,
   ];
 }
