@@ -6,11 +6,11 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EventEmitter } from 'node:events';
 import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { parse as parseYaml } from 'yaml';
 import { readProfile } from '../src/config.js';
+import { nextEvent } from './helpers/harness.js';
 import { startSimulator, type SimAbortEvent } from '../src/simulator/index.js';
 import { blocks, directives, findNginx, freePort, nginxDir, nginxTest, renderNginxConf, startCluster, startInstance, ROOT, type Cluster } from './helpers/cluster.js';
 
@@ -23,18 +23,6 @@ const chat = (model: string): { model: string; messages: Array<{ role: 'user'; c
   model,
   messages: [{ role: 'user', content: 'hello' }],
 });
-
-/** Resolves with the first `name` event of `emitter` that satisfies `pred`. */
-function nextEvent<T>(emitter: EventEmitter, name: string, pred: (v: T) => boolean): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (v: T): void => {
-      if (!pred(v)) return;
-      emitter.off(name, on);
-      resolve(v);
-    };
-    emitter.on(name, on);
-  });
-}
 
 interface Outcome {
   readonly chunks: number;
