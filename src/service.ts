@@ -53,6 +53,7 @@ export function workerConfig(c: Config): WorkerConfig {
 
 export async function startService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  for (const w of config.warnings) log.warn({ setting: 'DEEPINFRA_MIRRORS' }, w);
   const rt = loadUws(config.REQUIRE_NATIVE_UWS);
   if (!rt.native) log.error({ error: rt.nativeError }, 'uWebSockets.js native build NOT loaded: running on the slow JS fallback');
   const admission = new Admission({

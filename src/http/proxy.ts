@@ -10,7 +10,6 @@
 //   stream: 200 + events (credit-bounded SSE writer)
 //     failure after the first byte ...... one `data: {"error":…}` event, then the end (CONTRACT §4)
 //     client gone (onAborted) ........... upstream aborted, slot freed, counted as client_abort
-import { randomUUID } from 'node:crypto';
 import type { DataMsg, EndMsg, FailMsg, ReplyMsg, RouteKind, StreamLimits, UpstreamMeta } from '../../workers/protocol.js';
 import type { Channel, StreamEvents } from '../pool/channel.js';
 import type { HttpResponse } from './uws.js';
@@ -25,6 +24,7 @@ const DONE = 'data: [DONE]\n\n';
 let nextId = 1;
 
 export interface ProxyRequest {
+  readonly reqId: string;
   readonly kind: RouteKind;
   readonly route: string;
   readonly key: string;
@@ -62,7 +62,7 @@ class ClientExchange implements StreamEvents {
     private readonly res: HttpResponse,
     private readonly r: ProxyRequest,
   ) {
-    this.ctx = { reqId: randomUUID(), corsOrigin: r.corsOrigin };
+    this.ctx = { reqId: r.reqId, corsOrigin: r.corsOrigin };
   }
 
   begin(): void {

@@ -7,6 +7,8 @@ export interface ResponseContext {
   readonly reqId: string;
   /** The Origin to echo (already checked against CORS_ORIGINS), or null. */
   readonly corsOrigin: string | null;
+  /** A HEAD request: headers only. A body would be read as the next response by a keep-alive client. */
+  readonly head?: boolean;
 }
 
 const statusLines = new Map<number, string>();
@@ -43,7 +45,8 @@ export function send(
     res.writeHeader('content-type', contentType);
     writeCommonHeaders(res, ctx);
     if (headers) for (const k in headers) if (k !== 'content-type') res.writeHeader(k, headers[k]!);
-    res.end(body, closeConnection);
+    // (endWithoutBody with arguments leaves this uWS build's response open, which aborts the process)
+    res.end(ctx.head ? '' : body, closeConnection);
   });
 }
 

@@ -37,11 +37,11 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
   ]);
   for (const [path, r] of Object.entries(extra)) routes.set(path, { methods: { GET: r.GET }, statusAuth: r.statusAuth ?? true });
 
-  app.any('/*', (res, req) => {
+  const handle = (res: HttpResponse, req: HttpRequest): void => {
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod();
     const origin = req.getHeader('origin');
-    const ctx: ResponseContext = { reqId: randomUUID(), corsOrigin: origin && cors.has(origin) ? origin : null };
+    const ctx: ResponseContext = { reqId: randomUUID(), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
     const route = routes.get(path);
     if (!route) return sendError(res, ctx, 'not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
     const target = route.methods[method];
@@ -50,7 +50,17 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
       if (method === 'OPTIONS' && ctx.corsOrigin !== null) return preflight(res, ctx, allow);
       return sendError(res, ctx, 'method_not_allowed', 405, { headers: { allow } });
     }
-    if (route.statusAuth && s.config.STATUS_TOKEN !== undefined) {
+    const tokenRoute = route.statusAuth === true && s.config.STATUS_TOKEN !== undefined;
+    if (tokenRoute || typeof target !== 'function') {
+      // uWS's getHeader sees only the first of repeated lines: differing repeats are refused, not guessed at
+      const conflict = conflictingHeader(req);
+      if (conflict === 'authorization') {
+        const code = tokenRoute ? 'unauthorized_status' : 'invalid_api_key';
+        return sendError(res, ctx, code, 401, { message: 'Conflicting Authorization headers.', closeConnection: hasBody(req) });
+      }
+      if (conflict === 'content-length') return sendError(res, ctx, 'invalid_request', 400, { message: 'Conflicting content-length headers.', closeConnection: true });
+    }
+    if (tokenRoute) {
       const presented = bearer(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';
       if (!tokenMatches(presented, s.config.STATUS_TOKEN)) return sendError(res, ctx, 'unauthorized_status', 401);
     }
@@ -61,8 +71,26 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const cl = req.getHeader('content-length');
     const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
     if (Number.isNaN(contentLength)) return sendError(res, ctx, 'invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
-    handleProxy(s, res, { kind: target, route: path, key: auth.key, keyId: auth.keyId, contentLength, corsOrigin: ctx.corsOrigin });
+    handleProxy(s, res, { reqId: ctx.reqId, kind: target, route: path, key: auth.key, keyId: auth.keyId, contentLength, corsOrigin: ctx.corsOrigin });
+  };
+
+  // uWS aborts the whole process when a handler throws before answering: a fault here costs one request, not all
+  app.any('/*', (res, req) => {
+    try {
+      handle(res, req);
+    } catch (e) {
+      internalError(s, res, e);
+    }
   });
+}
+
+function internalError(s: ServiceState, res: HttpResponse, e: unknown): void {
+  s.log.error({ err: e instanceof Error ? e.message : String(e) }, 'route handler threw; answered 500');
+  try {
+    sendError(res, { reqId: randomUUID(), corsOrigin: null }, 'internal_error', 500, { closeConnection: true });
+  } catch {
+    // already answered (or aborted): nothing more to send
+  }
 }
 
 function ready(s: ServiceState, res: HttpResponse, ctx: ResponseContext): void {
@@ -86,6 +114,23 @@ function preflight(res: HttpResponse, ctx: ResponseContext, allow: string): void
 function bearer(h: string): string | null {
   const m = /^bearer +(\S+) *$/i.exec(h);
   return m ? m[1]! : null;
+}
+
+/** The first header sent more than once with different values, among those whose first value is acted on. */
+function conflictingHeader(req: HttpRequest): 'authorization' | 'content-length' | null {
+  let auth: string | null = null;
+  let length: string | null = null;
+  let conflict: 'authorization' | 'content-length' | null = null;
+  req.forEach((name, value) => {
+    if (name === 'authorization') {
+      if (auth === null) auth = value;
+      else if (value !== auth) conflict ??= 'authorization';
+    } else if (name === 'content-length') {
+      if (length === null) length = value;
+      else if (value !== length) conflict ??= 'content-length';
+    }
+  });
+  return conflict;
 }
 
 function hasBody(req: HttpRequest): boolean {
