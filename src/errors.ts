@@ -82,6 +82,14 @@ export function errorEntry(code: ErrorCode): Entry {
   return ERRORS[code];
 }
 
+/** The log level of a request that ended with `code`: the table's, or for codes outside it (a client that
+ *  left, an upstream status relayed as `upstream_<status>`) info and warn. */
+export function logLevelOf(code: string): LogLevel {
+  const e = (ERRORS as Readonly<Record<string, Entry | undefined>>)[code];
+  if (e) return e.level;
+  return code === 'client_closed' ? 'info' : 'warn';
+}
+
 export interface OpenAIErrorBody {
   error: { message: string; type: OpenAIErrorType; param: string | null; code: ErrorCode };
 }

@@ -10,7 +10,6 @@
 //              ▼
 //   200 non-stream ──▶ collect (cap, decode gzip) ──▶ reply
 //   200 stream ──▶ head ──▶ data… (within credit; no credit → pause upstream) ──▶ end (done | error code)
-import { createGunzip, createInflate, createBrotliDecompress, gunzipSync, inflateSync, brotliDecompressSync } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -21,6 +20,7 @@ import { validateBody } from './validate.js';
 import { allowedResponseHeaders, dispatchAttempt, headerValue, isRetryableStatus, isTimeoutError, retryAfterMs } from './upstream.js';
 import { StreamRelay } from './relay.js';
 import { cachedModels, storeModels, fallbackModels } from './models.js';
+import { decodeSync, isOpenAIError, makeDecoder } from './bodies.js';
 
 export interface ExchangeContext {
   readonly config: WorkerConfig;
@@ -394,28 +394,4 @@ function abortQuietly(c: Dispatcher.DispatchController): void {
   } catch {
     /* the request already finished */
   }
-}
-
-function isOpenAIError(body: string): boolean {
-  try {
-    const v = JSON.parse(body) as { error?: unknown };
-    return typeof v === 'object' && v !== null && typeof v.error === 'object' && v.error !== null;
-  } catch {
-    return false;
-  }
-}
-
-function makeDecoder(encoding: string): Transform | null {
-  if (encoding === 'gzip' || encoding === 'x-gzip') return createGunzip();
-  if (encoding === 'deflate') return createInflate();
-  if (encoding === 'br') return createBrotliDecompress();
-  return null;
-}
-
-function decodeSync(encoding: string, body: Buffer): Buffer {
-  if (encoding === 'identity' || encoding === '') return body;
-  if (encoding === 'gzip' || encoding === 'x-gzip') return gunzipSync(body);
-  if (encoding === 'deflate') return inflateSync(body);
-  if (encoding === 'br') return brotliDecompressSync(body);
-  throw new Error(`unsupported content-encoding ${encoding}`);
 }

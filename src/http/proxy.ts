@@ -13,7 +13,7 @@
 import type { DataMsg, EndMsg, FailMsg, ReplyMsg, RouteKind, StreamLimits, UpstreamMeta } from '../../workers/protocol.js';
 import type { Channel, StreamEvents } from '../pool/channel.js';
 import type { HttpResponse } from './uws.js';
-import { errorEntry, errorEvent, type ErrorCode } from '../errors.js';
+import { errorEntry, errorEvent, logLevelOf, type ErrorCode } from '../errors.js';
 import { send, sendError, statusLine, writeCommonHeaders, type ResponseContext } from './respond.js';
 import { SseWriter } from '../sse/writer.js';
 import type { Outcome } from '../counters.js';
@@ -307,7 +307,7 @@ class ClientExchange implements StreamEvents {
       route: this.r.route, status, outcome, code, durationMs, ttfbMs: this.#ttfb,
       stream: meta?.stream ?? false, events, bytes, mirror: meta && meta.mirror >= 0 ? meta.mirror : null,
     });
-    const level = code === null ? 'info' : errorEntryLevel(code);
+    const level = code === null ? 'info' : logLevelOf(code);
     logRequest(this.s.log, level, {
       req_id: this.ctx.reqId, route: this.r.route, key_id: this.r.keyId, model: meta?.model || null, stream: meta?.stream ?? false,
       status, outcome, code, duration_ms: Math.round(durationMs), ttfb_ms: this.#ttfb === null ? null : Math.round(this.#ttfb),
@@ -315,15 +315,3 @@ class ClientExchange implements StreamEvents {
     });
   }
 }
-
-function errorEntryLevel(code: string): 'debug' | 'info' | 'warn' | 'error' {
-  if (code === 'client_closed') return 'info';
-  if (code.startsWith('upstream_') && /^upstream_\d+$/.test(code)) return 'warn';
-  try {
-    return errorEntry(code as ErrorCode)?.level ?? 'warn';
-  } catch {
-    return 'warn';
-  }
-}
-
-export type { ClientExchange };
