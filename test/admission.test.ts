@@ -54,7 +54,7 @@ t.test('a burst of 10× the limit: every accepted stream completes, every refusa
     Array.from({ length: n }, async () => {
       const t0 = performance.now();
       const res = await fetch(`${s.baseURL}/chat/completions`, {
-        method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat('sim/echo;tokens=10;interval=30', { stream: true })),
+        method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat('sim/echo;tokens=10;interval=80', { stream: true })),
       });
       const ms = performance.now() - t0;
       const text = await res.text();
