@@ -112,7 +112,8 @@ class ClientExchange implements StreamEvents {
     }
     const max = this.s.config.MAX_BODY_SIZE;
     const known = this.r.contentLength;
-    let buf = new Uint8Array(known ?? 16 * 1024);
+    // grown as bytes arrive: an announced content-length alone must not reserve memory
+    let buf = new Uint8Array(Math.min(known ?? 16 * 1024, 64 * 1024));
     this.#bodyTimer = setTimeout(() => this.#error('request_timeout', { closeConnection: true }), this.s.config.BODY_TIMEOUT);
     this.res.onData((chunk, isLast) => {
       if (this.#finished) return;
