@@ -16,6 +16,7 @@ export class Channel {
   readonly #streams = new Map<number, StreamEvents>();
   #outbox: ToWorker[] = [];
   #scheduled = false;
+  #urgent = false;
   #alive = true;
   lastStats: WorkerStatsMsg | null = null;
   /** Resolves when the worker has announced itself (its first stats message): it is ready for streams. */
@@ -71,15 +72,27 @@ export class Channel {
     this.port.close();
   }
 
+  /**
+   * Opens and aborts arrive one uWS callback each: they are batched per event-loop turn, so a burst of
+   * requests or of disconnects costs the worker one message. Credit goes out at the end of the current
+   * callback (it is sent while handling a worker batch, so it is batched already, and a paused upstream
+   * waits for it).
+   */
   #post(msg: ToWorker): void {
     this.#outbox.push(msg);
-    if (!this.#scheduled) {
+    if (msg.t === 'credit') {
+      if (!this.#urgent) {
+        this.#urgent = true;
+        queueMicrotask(this.#flush);
+      }
+    } else if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(this.#flush); // after the current callback: credits must not wait a turn
+      setImmediate(this.#flush);
     }
   }
 
   readonly #flush = (): void => {
+    this.#urgent = false;
     this.#scheduled = false;
     const batch = this.#outbox;
     this.#outbox = [];
