@@ -1,6 +1,6 @@
 // A worker's side of its channel: owns the exchanges of every stream multiplexed on it, batching replies per turn.
 import { threadId } from 'node:worker_threads';
-import type { FromWorker, Port, ToWorker, WorkerConfig } from './protocol.js';
+import { Outbox, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
 import { Mirrors } from './mirrors.js';
 import { createAgent } from './upstream.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
@@ -13,34 +13,18 @@ export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerCon
   const exchanges = new Map<number, Exchange>();
   const mirrors = new Mirrors(config.mirrors, config.circuitFailures, config.circuitResetMs);
   const agent = createAgent(config);
-  let outbox: FromWorker[] = [];
-  let scheduled = false;
-  let urgent = false;
-
-  // Batched per event-loop turn (many streams share one message); a stream that ran out of credit asks for
-  // an urgent flush instead, since its pause lasts until the main thread has seen this batch.
-  const flush = (): void => {
-    scheduled = false;
-    urgent = false;
-    const batch = outbox;
-    outbox = [];
-    if (batch.length > 0) port.postMessage(batch);
-  };
+  // batched per turn; a stream that ran out of credit asks for soon(): its pause lasts until the main thread
+  // has seen this batch
+  const outbox = new Outbox<FromWorker>((batch) => port.postMessage(batch));
   const ctx: ExchangeContext = {
     config,
     mirrors,
     agent,
     send(msg) {
       outbox.push(msg);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
     },
     flushSoon() {
-      if (urgent) return;
-      urgent = true;
-      queueMicrotask(flush);
+      outbox.soon();
     },
     finished(id) {
       exchanges.delete(id);

@@ -1,7 +1,7 @@
 // The typed messages between the main thread and the stream workers: the only module both sides import.
 //
 // One long-lived channel per worker carries every stream of that worker, multiplexed by stream id.
-// Each side batches its messages per event-loop turn: a port message is always an array of these.
+// Each side batches its messages with the Outbox below: a port message is always an array of these.
 // Nothing here throws across the thread boundary: failures travel as plain objects with a code.
 
 /** The relayed routes. `models` is the upstream model list (non-stream GET). */
@@ -159,4 +159,39 @@ export interface Port<In, Out> {
   postMessage(batch: Out[]): void;
   onBatch(handler: (batch: In[]) => void): void;
   close(): void;
+}
+
+/**
+ * The batching both ends of a channel use: messages go out once per event-loop turn (many streams share one
+ * port message), or at the end of the current callback after soon() (for messages a paused stream waits on).
+ */
+export class Outbox<T> {
+  #batch: T[] = [];
+  #turn = false;
+  #soon = false;
+
+  constructor(private readonly post: (batch: T[]) => void) {}
+
+  push(msg: T): void {
+    this.#batch.push(msg);
+    if (!this.#turn) {
+      this.#turn = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  soon(): void {
+    if (this.#soon) return;
+    this.#soon = true;
+    queueMicrotask(this.flush);
+  }
+
+  readonly flush = (): void => {
+    this.#turn = false;
+    this.#soon = false;
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.post(batch);
+  };
 }

@@ -1,5 +1,5 @@
 // The main thread's end of one worker channel: stream ids, per-turn batching, dispatch of worker messages.
-import type { DataMsg, EndMsg, FailMsg, FromWorker, HeadMsg, OpenMsg, Port, ReplyMsg, ToWorker, WorkerStatsMsg } from '../../workers/protocol.js';
+import { Outbox, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker, type WorkerStatsMsg } from '../../workers/protocol.js';
 
 /** What a stream's owner on the main thread hears from the worker. */
 export interface StreamEvents {
@@ -14,9 +14,7 @@ export interface StreamEvents {
 
 export class Channel {
   readonly #streams = new Map<number, StreamEvents>();
-  #outbox: ToWorker[] = [];
-  #scheduled = false;
-  #urgent = false;
+  readonly #outbox: Outbox<ToWorker>;
   #alive = true;
   lastStats: WorkerStatsMsg | null = null;
   /** Resolves when the worker has announced itself (its first stats message): it is ready for streams. */
@@ -33,6 +31,9 @@ export class Channel {
       this.#onNeverReady = reject;
     });
     this.ready.catch(() => undefined); // only start() awaits it
+    this.#outbox = new Outbox((batch) => {
+      if (this.#alive) port.postMessage(batch);
+    });
     port.onBatch((batch) => this.#receive(batch));
   }
 
@@ -80,24 +81,8 @@ export class Channel {
    */
   #post(msg: ToWorker): void {
     this.#outbox.push(msg);
-    if (msg.t === 'credit') {
-      if (!this.#urgent) {
-        this.#urgent = true;
-        queueMicrotask(this.#flush);
-      }
-    } else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#flush);
-    }
+    if (msg.t === 'credit') this.#outbox.soon();
   }
-
-  readonly #flush = (): void => {
-    this.#urgent = false;
-    this.#scheduled = false;
-    const batch = this.#outbox;
-    this.#outbox = [];
-    if (batch.length > 0 && this.#alive) this.port.postMessage(batch);
-  };
 
   #receive(batch: FromWorker[]): void {
     for (const m of batch) {
