@@ -22,6 +22,23 @@ export default tseslint.config(
     },
   },
   {
+    // the layers: workers/ never reaches into src/; src/ reaches workers/ only through its protocol
+    files: ['workers/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/**', '../src/*'], message: 'workers/ never imports from src/ (use workers/protocol.ts types)' }] }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/http/uws.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'uWebSockets.js', message: 'only src/http/uws.ts imports uWebSockets.js' }],
+        patterns: [{ group: ['**/workers/*', '!**/workers/protocol.js'], message: 'src/ imports workers/ only through workers/protocol.ts' }],
+      }],
+    },
+  },
+  {
     files: ['perf/k6/**/*.ts', 'perf/k6/**/*.js'],
     languageOptions: { parserOptions: { projectService: false, project: './perf/k6/tsconfig.json' } },
   },

@@ -3,14 +3,21 @@
 // Capacity is floor(MAX_CONCURRENT_CONNECTIONS × SHED_THRESHOLD) (at least 1): with the defaults 1000 × 0.9,
 // requests 1..900 in flight are admitted and request number 901 is the first refused (or queued).
 
-export type Refusal = 'overloaded' | 'key_limit' | 'draining' | 'memory_pressure' | 'queue_timeout';
+/** Every reason admission refuses a request (each a code of src/errors.ts). */
+export const REFUSALS = ['overloaded', 'key_limit', 'draining', 'memory_pressure', 'queue_timeout'] as const;
+export type Refusal = (typeof REFUSALS)[number];
 export type Admit = { ok: true; release: () => void } | { ok: false; reason: Refusal };
+
+/** A request waiting in the queue. `cancel` gives its place up at once (its client left). */
+export interface Waiting {
+  readonly promise: Promise<Admit>;
+  cancel(): void;
+}
 
 interface Waiter {
   readonly key: string;
   readonly resolve: (a: Admit) => void;
   readonly timer: NodeJS.Timeout;
-  done: boolean;
 }
 
 export interface AdmissionOptions {
@@ -27,13 +34,10 @@ export class Admission {
   #peak = 0;
   readonly #perKey = new Map<string, number>();
   readonly #queue: Waiter[] = [];
-  /** SIGTERM received: /ready says 503 and connections close after their response, but requests are still served. */
-  draining = false;
-  /** Past the shutdown grace: every new request is refused. */
-  closed = false;
-  memoryShedding = false;
-  shed = 0;
-  queued = 0;
+  #draining = false;
+  #closed = false;
+  #memoryPressure = false;
+  #shed = 0;
 
   constructor(private readonly o: AdmissionOptions) {
     this.capacity = Math.max(1, Math.floor(o.max * o.shedThreshold));
@@ -44,6 +48,18 @@ export class Admission {
   }
   get queueLength(): number {
     return this.#queue.length;
+  }
+  /** Requests refused so far. */
+  get shed(): number {
+    return this.#shed;
+  }
+  /** SIGTERM received: /ready says 503 and connections close after their response, but requests are still served. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+  /** Over the memory limit: new requests are refused until RSS is back under 80 % of it. */
+  get memoryPressure(): boolean {
+    return this.#memoryPressure;
   }
   /** Connection use, in-flight over MAX_CONCURRENT_CONNECTIONS (the guide's ratio). */
   get use(): number {
@@ -56,41 +72,61 @@ export class Admission {
     return p;
   }
 
-  /** Synchronous verdict, or a promise when the request waits in the queue. */
-  acquire(key: string): Admit | Promise<Admit> {
-    if (this.closed) return this.#refuse('draining');
-    if (this.memoryShedding) return this.#refuse('memory_pressure');
+  /** Shutdown begins: waiters are refused with `draining`; new requests are still admitted until close(). */
+  drain(): void {
+    this.#draining = true;
+    for (const w of this.#queue.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(this.#refuse('draining'));
+    }
+  }
+
+  /** Past the shutdown grace: every new request is refused. */
+  close(): void {
+    this.#draining = true;
+    this.#closed = true;
+  }
+
+  setMemoryPressure(on: boolean): void {
+    this.#memoryPressure = on;
+  }
+
+  /** A synchronous verdict, or a place in the queue. */
+  acquire(key: string): Admit | Waiting {
+    if (this.#closed) return this.#refuse('draining');
+    if (this.#memoryPressure) return this.#refuse('memory_pressure');
     if (this.o.perKey > 0 && (this.#perKey.get(key) ?? 0) >= this.o.perKey) return this.#refuse('key_limit');
     if (this.#inFlight < this.capacity && this.#queue.length === 0) return this.#grant(key);
+    if (this.#draining) return this.#refuse('draining'); // no new waiters once shutdown began
     if (this.#queue.length >= this.o.queueSize) return this.#refuse('overloaded');
-    this.queued++;
-    return new Promise<Admit>((resolve) => {
-      const w: Waiter = {
+    let w!: Waiter;
+    const promise = new Promise<Admit>((resolve) => {
+      w = {
         key,
         resolve,
-        done: false,
         timer: setTimeout(() => {
-          if (w.done) return;
-          w.done = true;
-          this.#queue.splice(this.#queue.indexOf(w), 1);
-          resolve(this.#refuse('queue_timeout'));
+          if (this.#remove(w)) resolve(this.#refuse('queue_timeout'));
         }, this.o.queueTimeoutMs),
       };
       this.#queue.push(w);
     });
+    return {
+      promise,
+      cancel: () => {
+        if (this.#remove(w)) clearTimeout(w.timer);
+      },
+    };
   }
 
-  /** Cancels every waiter (shutdown) with the given refusal. */
-  rejectQueued(reason: Refusal): void {
-    for (const w of this.#queue.splice(0)) {
-      w.done = true;
-      clearTimeout(w.timer);
-      w.resolve(this.#refuse(reason));
-    }
+  #remove(w: Waiter): boolean {
+    const i = this.#queue.indexOf(w);
+    if (i < 0) return false;
+    this.#queue.splice(i, 1);
+    return true;
   }
 
   #refuse(reason: Refusal): Admit {
-    this.shed++;
+    this.#shed++;
     return { ok: false, reason };
   }
 
@@ -118,7 +154,6 @@ export class Admission {
   #wake(): void {
     while (this.#queue.length > 0 && this.#inFlight < this.capacity) {
       const w = this.#queue.shift()!;
-      w.done = true;
       clearTimeout(w.timer);
       if (this.o.perKey > 0 && (this.#perKey.get(w.key) ?? 0) >= this.o.perKey) {
         w.resolve(this.#refuse('key_limit'));

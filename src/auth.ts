@@ -3,7 +3,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-export type AuthResult = { ok: true; keyId: string; key: string } | { ok: false };
+export type AuthResult = { ok: true; keyId: string } | { ok: false };
+
+/** The token of an Authorization header value `Bearer <token>` (scheme case-insensitive), or null. */
+export function bearerToken(header: string): string | null {
+  const m = /^bearer +(\S+) *$/i.exec(header);
+  return m ? m[1]! : null;
+}
 
 export class KeyRing {
   readonly #digests: Buffer[];
@@ -12,15 +18,14 @@ export class KeyRing {
     this.#digests = keys.map(digest);
   }
 
-  /** Checks an Authorization header value: `Bearer <key>` (scheme case-insensitive). */
+  /** Checks an Authorization header value. The key id is a hash prefix: stable, never reversible to the key. */
   check(header: string): AuthResult {
-    const m = /^bearer +([^\s]+) *$/i.exec(header);
-    if (!m) return { ok: false };
-    const key = m[1]!;
+    const key = bearerToken(header);
+    if (key === null) return { ok: false };
     const d = digest(key);
     let ok = false;
     for (const k of this.#digests) ok = timingSafeEqual(d, k) || ok; // every key is compared
-    return ok ? { ok: true, key, keyId: 'k_' + d.toString('hex').slice(0, 10) } : { ok: false };
+    return ok ? { ok: true, keyId: 'k_' + d.toString('hex').slice(0, 10) } : { ok: false };
   }
 }
 

@@ -20,6 +20,8 @@ export interface Finished {
   readonly stream: boolean;
   readonly events: number;
   readonly bytes: number;
+  /** Malformed upstream events skipped in this response. */
+  readonly malformed: number;
   readonly mirror: number | null;
 }
 
@@ -151,6 +153,7 @@ export class Counters {
     this.byOutcome.set(f.outcome, (this.byOutcome.get(f.outcome) ?? 0) + 1);
     this.byStatus.set(f.status, (this.byStatus.get(f.status) ?? 0) + 1);
     this.eventsRelayed += f.events;
+    this.malformedEvents += f.malformed;
     this.bytesRelayed += f.bytes;
     this.rates.add(f.outcome);
     if (f.outcome === 'ok') {

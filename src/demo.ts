@@ -2,7 +2,6 @@
 import { loadConfigWith, ConfigError } from './config.js';
 import { createLogger } from './log.js';
 import { startService } from './service.js';
-import { monitoringRoutes } from './monitoring/routes.js';
 import { startSimulator } from './simulator/index.js';
 
 async function demo(): Promise<void> {
@@ -15,7 +14,7 @@ async function demo(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.LOG_LEVEL);
-  const service = await startService(config, { log, routes: monitoringRoutes });
+  const service = await startService(config, { log });
   const key = config.VALID_API_KEYS[0];
   const base = `http://127.0.0.1:${service.port}`;
   process.stdout.write(

@@ -63,7 +63,6 @@ export const ERRORS: Readonly<Record<ErrorCode, Entry>> = Object.freeze({
   upstream_auth: { status: 502, type: 'upstream_error', level: 'error', message: 'The upstream refused the proxy credentials.' },
   upstream_redirect: { status: 502, type: 'upstream_error', level: 'warn', message: 'The upstream answered with a redirect.' },
   upstream_timeout: { status: 504, type: 'timeout_error', level: 'warn', message: 'The upstream did not answer in time.' },
-  upstream_circuit_open: { status: 503, type: 'overloaded_error', level: 'warn', message: 'Every upstream is failing; retry shortly.' },
   response_too_large: { status: 502, type: 'upstream_error', level: 'warn', message: 'The upstream response was too large.' },
   // once a stream has started these arrive as one error event (CONTRACT §4); the status is for the log
   upstream_reset: { status: 502, type: 'upstream_error', level: 'warn', message: 'The upstream connection failed mid-stream.' },

@@ -1,5 +1,4 @@
 // The only place pino is built: JSON lines, redaction, and the one line logged per request.
-import { createHash } from 'node:crypto';
 import { pino, destination as pinoDestination, stdTimeFunctions, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -21,11 +20,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     },
     destination ?? pinoDestination({ sync: false }),
   );
-}
-
-/** A key's public id: a hash prefix, stable across restarts, never reversible to the key. */
-export function keyId(key: string): string {
-  return 'k_' + createHash('sha256').update(key).digest('hex').slice(0, 10);
 }
 
 /** The fields of the single per-request log line (CONTRACT §7). */

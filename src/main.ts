@@ -2,7 +2,6 @@
 import { loadConfig, ConfigError } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { startService } from './service.js';
-import { monitoringRoutes } from './monitoring/routes.js';
 
 async function main(): Promise<void> {
   let config;
@@ -16,7 +15,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger(config.LOG_LEVEL);
-  const service = await startService(config, { log, routes: monitoringRoutes });
+  const service = await startService(config, { log });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

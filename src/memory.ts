@@ -16,10 +16,6 @@ export class MemoryMonitor {
     private readonly readRss: () => number = () => process.memoryUsage.rss(),
   ) {}
 
-  get shedding(): boolean {
-    return this.admission.memoryShedding;
-  }
-
   start(intervalMs = 1000): void {
     this.sample();
     this.#timer = setInterval(() => this.sample(), intervalMs);
@@ -45,11 +41,11 @@ export class MemoryMonitor {
         this.log.warn({ rss_mb: Math.round(this.rssMb) }, 'memory over GC threshold but gc is not exposed (start node with --expose-gc)');
       }
     }
-    if (!this.admission.memoryShedding && use >= 1) {
-      this.admission.memoryShedding = true;
+    if (!this.admission.memoryPressure && use >= 1) {
+      this.admission.setMemoryPressure(true);
       this.log.error({ rss_mb: Math.round(this.rssMb), limit_mb: this.limitMb }, 'memory limit reached: shedding new requests');
-    } else if (this.admission.memoryShedding && use < 0.8) {
-      this.admission.memoryShedding = false;
+    } else if (this.admission.memoryPressure && use < 0.8) {
+      this.admission.setMemoryPressure(false);
       this.log.warn({ rss_mb: Math.round(this.rssMb) }, 'memory back under 80% of the limit: admitting again');
     }
   }

@@ -1,17 +1,20 @@
 // Assembles one running service: uWS front end, worker pool, admission, counters, sweep, and graceful shutdown.
 import { readFileSync } from 'node:fs';
-import { EventEmitter } from 'node:events';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { Counters } from './counters.js';
 import { Admission } from './admission.js';
 import { MemoryMonitor } from './memory.js';
 import { StreamPool } from './pool/pool.js';
-import type { WorkerConfig } from '../workers/protocol.js';
+import { MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
 import { closeListen, createApp, listen, loadUws, type ListenSocket } from './http/uws.js';
-import { mountRoutes, type ExtraRoutes } from './http/server.js';
+import { mountRoutes } from './http/server.js';
 import type { ActiveExchange, ServiceState } from './state.js';
 import { publicSettings } from './config.js';
+import { Signal } from './signal.js';
+import { Monitor } from './monitoring/monitor.js';
+import { Metrics } from './monitoring/metrics.js';
+import { monitoringRoutes } from './monitoring/routes.js';
 
 const SWEEP_MS = 100;
 
@@ -21,20 +24,21 @@ export const VERSION: string = (
 
 export interface ServiceOptions {
   readonly log?: Logger;
-  /** Extra GET routes (monitoring), mounted with the same auth rules as /status. */
-  readonly routes?: (s: ServiceState) => ExtraRoutes;
 }
 
 export interface Service {
   readonly port: number;
   readonly state: ServiceState;
+  /** Alerts, event-loop delay and chart history, ticking once a second until shutdown. */
+  readonly monitor: Monitor;
   /** SIGTERM behaviour: not ready, stop listening, let streams finish up to the grace, end the rest (§4). */
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export function workerConfig(c: Config): WorkerConfig {
+export function workerConfig(c: Config, health: SharedArrayBuffer): WorkerConfig {
   return {
     mirrors: c.DEEPINFRA_MIRRORS,
+    health,
     upstreamApiKey: c.DEEPINFRA_API_KEY ?? null,
     maxRetries: c.MAX_RETRIES,
     retryDelayMs: c.RETRY_DELAY,
@@ -46,7 +50,6 @@ export function workerConfig(c: Config): WorkerConfig {
     reasoningFormat: c.REASONING_FORMAT,
     modelsCacheTtlMs: c.MODELS_CACHE_TTL,
     maxResponseBytes: c.MAX_RESPONSE_SIZE,
-    maxBodyBytes: c.MAX_BODY_SIZE,
     maxEventBytes: c.MAX_EVENT_SIZE,
   };
 }
@@ -64,18 +67,23 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
     perKey: config.MAX_CONNECTIONS_PER_KEY,
   });
   const memory = new MemoryMonitor(config.MEMORY_LIMIT_MB, config.GC_THRESHOLD, admission, log);
+  const healthBuffer = MirrorHealth.allocate(config.DEEPINFRA_MIRRORS.length);
+  const health = new MirrorHealth(healthBuffer, config.DEEPINFRA_MIRRORS.length, config.CIRCUIT_FAILURES, config.CIRCUIT_RESET_MS);
   const pool = await StreamPool.start({
     size: config.POOL_SIZE,
-    workerConfig: workerConfig(config),
+    workerConfig: workerConfig(config, healthBuffer),
     maxOldGenerationMb: config.WORKER_MAX_OLD_GENERATION_MB,
     onRestart: (index, error) => log.error({ worker: index, error }, 'stream worker died; replaced'),
   });
   const state: ServiceState = {
-    config, log, counters: new Counters(), admission, pool, memory,
-    active: new Set<ActiveExchange>(), events: new EventEmitter(), startedAt: performance.now(), version: VERSION, nativeUws: rt.native,
+    config, log, counters: new Counters(), admission, pool, memory, health,
+    active: new Set<ActiveExchange>(), hooks: { idle: new Signal(), queued: new Signal<string>() },
+    startedAt: performance.now(), version: VERSION, nativeUws: rt.native,
   };
+  const monitor = new Monitor(state);
+  const metrics = config.ENABLE_METRICS ? new Metrics(state, monitor) : null;
   const app = createApp(rt);
-  mountRoutes(app, state, opts.routes?.(state));
+  mountRoutes(app, state, monitoringRoutes(state, monitor, metrics));
   let socket: ListenSocket | null;
   let port: number;
   try {
@@ -85,6 +93,7 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
     throw e;
   }
   memory.start();
+  monitor.start(); // alerts are evaluated (and logged) from the start, not from the first /status
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const ex of state.active) ex.sweep(now);
@@ -99,29 +108,29 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
   return {
     port,
     state,
+    monitor,
     shutdown(graceMs = config.SHUTDOWN_GRACE_MS) {
       shuttingDown ??= (async () => {
-        admission.draining = true;
-        admission.rejectQueued('draining');
-        state.events.emit('shutdown');
+        admission.drain();
         if (socket) closeListen(rt, socket);
         socket = null;
         log.info({ in_flight: state.active.size, grace_ms: graceMs }, 'shutting down: draining in-flight requests');
         if (state.active.size > 0) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(done, graceMs);
+            const off = state.hooks.idle.on(done);
             function done(): void {
               clearTimeout(timer);
-              state.events.off('idle', done);
+              off();
               resolve();
             }
-            state.events.on('idle', done);
           });
         }
-        admission.closed = true;
+        admission.close();
         for (const ex of [...state.active]) ex.shutdown();
         clearInterval(sweep);
         memory.stop();
+        monitor.stop();
         await pool.close();
         log.info({ total_requests: state.counters.totalRequests }, 'shutdown complete');
         log.flush?.();

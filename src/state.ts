@@ -1,18 +1,26 @@
-// The main thread's shared state, handed to the route handlers: config, log, counters, admission, pool.
-import type { EventEmitter } from 'node:events';
+// The main thread's shared state, handed to the route handlers: config, log, counters, admission, pool, mirror health, hooks.
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { Counters } from './counters.js';
 import type { Admission } from './admission.js';
 import type { StreamPool } from './pool/pool.js';
 import type { MemoryMonitor } from './memory.js';
+import type { MirrorHealth } from '../workers/protocol.js';
+import type { Signal } from './signal.js';
 
-/** What the service sweep and shutdown need from an exchange in flight. */
+/** What the service sweep and shutdown need from a request in flight. */
 export interface ActiveExchange {
   /** Bytes of this stream held in the proxy that the client has not taken yet. */
   readonly pending: number;
   sweep(now: number): void;
   shutdown(): void;
+}
+
+export interface ServiceHooks {
+  /** The last request in flight finished. */
+  readonly idle: Signal;
+  /** A request began to wait in the admission queue (its request id). */
+  readonly queued: Signal<string>;
 }
 
 export interface ServiceState {
@@ -22,10 +30,10 @@ export interface ServiceState {
   readonly admission: Admission;
   readonly pool: StreamPool;
   readonly memory: MemoryMonitor;
+  /** The mirrors' circuit state, shared with every worker. */
+  readonly health: MirrorHealth;
   readonly active: Set<ActiveExchange>;
-  /** 'idle' when the last in-flight request finishes; 'backpressure' (reqId) when a client stops keeping up;
-   *  'queued' (reqId) when a request starts waiting for a slot; 'shutdown' when draining begins. */
-  readonly events: EventEmitter;
+  readonly hooks: ServiceHooks;
   readonly startedAt: number;
   readonly version: string;
   readonly nativeUws: boolean;

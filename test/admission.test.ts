@@ -1,6 +1,6 @@
 // Admission (§5): the exact shed boundary, a 10× burst, the FIFO queue, per-key caps, mass client disconnects.
 import t from 'tap';
-import { startStack, chat, idle, KEY } from './helpers/harness.js';
+import { startStack, chat, idle, within, KEY } from './helpers/harness.js';
 import { openSocket, post } from './helpers/raw.js';
 import type { Stack } from './helpers/harness.js';
 import type { SimAbortEvent } from '../src/simulator/index.js';
@@ -69,15 +69,12 @@ t.test('a burst of 10× the limit: every accepted stream completes, every refusa
   t.equal(completed, accepted.length, 'every accepted stream completed with [DONE]');
   t.ok(shed.every((r) => r.retryAfter !== null && JSON.parse(r.text).error.code === 'overloaded'), 'every refusal is JSON with Retry-After');
   t.equal(s.sim.stats.requests, accepted.length, 'the upstream saw only accepted requests');
-  const p99 = pct(shed.map((r) => r.ms), 0.99);
-  const streamP50 = pct(accepted.map((r) => r.ms), 0.5);
-  t.ok(p99 < streamP50, `client-observed shed p99 ${p99.toFixed(1)} ms is below an accepted stream's p50 ${streamP50.toFixed(1)} ms`);
   const serverShed = s.logs.filter((l) => l.code === 'overloaded').map((l) => Number(l.duration_ms));
   t.equal(serverShed.length, shed.length, 'one log line per refusal');
+  // CONTRACT §5: shed latency p99 < 10 ms, measured server-side (the client-side figure is mostly connection set-up)
   const serverP99 = pct(serverShed, 0.99);
-  const servedP50 = pct(s.logs.filter((l) => l.outcome === 'ok').map((l) => Number(l.duration_ms)), 0.5);
-  t.ok(serverP99 * 10 < servedP50, `server-side shed p99 ${serverP99} ms is under a tenth of a served stream's p50 ${servedP50} ms`);
-  t.comment(`burst: n=${n} accepted=${accepted.length} shed=${shed.length} completed=${completed} shed p99 server=${serverP99} ms client=${p99.toFixed(1)} ms`);
+  t.ok(serverP99 < 10, `server-side shed latency p99 ${serverP99} ms < 10 ms`);
+  t.comment(`burst: n=${n} accepted=${accepted.length} shed=${shed.length} completed=${completed} shed p99 server=${serverP99} ms client=${pct(shed.map((r) => r.ms), 0.99).toFixed(1)} ms`);
   await idle(s.service);
   t.equal(s.service.state.admission.inFlight, 0, 'in-flight back to 0');
 });
@@ -87,7 +84,7 @@ t.test('CONNECTION_QUEUE_SIZE: waiters are FIFO, bounded, and time out with 503'
   const held = await hold(s);
   const order: number[] = [];
   let waiting = 0;
-  const bothQueued = new Promise<void>((resolve) => s.service.state.events.on('queued', () => ++waiting === 2 && resolve()));
+  const bothQueued = new Promise<void>((resolve) => s.service.state.hooks.queued.on(() => ++waiting === 2 && resolve()));
   const queued = [1, 2].map((i) =>
     fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat('sim/echo;tokens=2')) }).then(async (r) => {
       order.push(i);
@@ -150,10 +147,12 @@ t.test('1000 client disconnects: 1000 upstream aborts, in-flight back to 0', asy
     closedAt.set(`sim/echo;tokens=100;interval=1000;seed=${i}`, performance.now());
     sock.destroy();
   });
-  await allAborted;
+  // the streams send an event a second: without the aborts they would run 100 s more
+  await within(allAborted, 30_000, `${n} upstream requests being aborted (${delays.length} so far)`);
   await idle(s.service);
-  t.equal(delays.length, n, 'every upstream request was aborted');
   t.equal(s.service.state.admission.inFlight, 0, 'in-flight back to 0');
   t.equal(s.service.state.counters.clientAborts, n, 'counted as client aborts');
-  t.comment(`disconnects: upstream abort delay p50=${pct(delays, 0.5).toFixed(1)} ms p99=${pct(delays, 0.99).toFixed(1)} ms`);
+  const p50 = pct(delays, 0.5);
+  const p99 = pct(delays, 0.99);
+  t.ok(p99 < 1000, `CONTRACT §5: every upstream request aborted, p99 ${p99.toFixed(1)} ms < 1 s when ${n} leave at once (p50 ${p50.toFixed(1)} ms)`);
 });

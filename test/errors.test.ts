@@ -28,7 +28,6 @@ t.test('the error table is pinned', async (t) => {
     upstream_auth 502 upstream_error error
     upstream_redirect 502 upstream_error warn
     upstream_timeout 504 timeout_error warn
-    upstream_circuit_open 503 overloaded_error warn
     response_too_large 502 upstream_error warn
     upstream_reset 502 upstream_error warn
     upstream_truncated 502 upstream_error warn

@@ -1,9 +1,9 @@
 // Hardening (§1, §8): hostile clients over raw sockets — slowloris, oversized input, header injection, method and
 // path confusion, idle floods, HTTP/1.0, pipelining — each gets a 4xx or a bounded close, never a crash or a held slot.
 import t from 'tap';
-import { createLogger } from '../src/log.js';
-import { startService } from '../src/service.js';
-import { startStack, chat, idle, nextEvent, KEY, testConfig } from './helpers/harness.js';
+import { closeListen, createApp, listen, loadUws } from '../src/http/uws.js';
+import { mountRoutes } from '../src/http/server.js';
+import { startStack, chat, idle, KEY } from './helpers/harness.js';
 import { rawHttp, openSocket, post } from './helpers/raw.js';
 import { sendAndWait, idleSockets, closed, head, headerNames, UWS_IDLE_BOUND_MS } from './helpers/hostile.js';
 
@@ -62,7 +62,7 @@ void t.test('slow body: 408 at BODY_TIMEOUT, connection closed, slot freed, upst
   const pacer = setInterval(() => {
     if (!sock.destroyed && i < BODY.length - 1) sock.write(BODY[i++]!);
   }, 200);
-  await nextEvent(s.service.state.events, 'idle');
+  await s.service.state.hooks.idle.next();
   t.equal(s.service.state.admission.inFlight, 0, 'the slot is freed when the body times out');
   await closed(sock);
   clearInterval(pacer);
@@ -256,25 +256,21 @@ void t.test('pipelined requests behind a pending response: the connection is dro
 });
 
 void t.test('a route handler that throws answers 500 instead of aborting the process', async (t) => {
-  const config = testConfig();
-  const lines: string[] = [];
-  const log = createLogger('info', { write: (l: string) => void lines.push(l) });
-  const service = await startService(config, {
-    log,
-    routes: () => ({
-      '/boom': {
-        GET: () => {
-          throw new Error('handler fault');
-        },
-        statusAuth: false,
-      },
-    }),
+  // the service's own routing, on an app of this test's with one more route that throws
+  const s = await startStack(t);
+  const rt = loadUws(true);
+  const app = createApp(rt);
+  mountRoutes(app, s.service.state, {
+    '/boom': () => {
+      throw new Error('handler fault');
+    },
   });
-  t.teardown(() => service.shutdown(0));
-  const r = await rawHttp(service.port, 'GET /boom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+  const { socket, port } = await listen(rt, app, '127.0.0.1', 0);
+  t.teardown(() => closeListen(rt, socket));
+  const r = await rawHttp(port, 'GET /boom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
   t.equal(r.status, 500);
   t.match(JSON.parse(r.body), { error: { code: 'internal_error', type: 'server_error' } });
   t.notMatch(r.body, /handler fault|at .*\.js/, 'no message or stack trace leaks');
-  t.equal((await rawHttp(service.port, 'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')).status, 200, 'still serving');
-  t.ok(lines.some((l) => l.includes('route handler threw')), 'logged');
+  t.equal((await rawHttp(port, 'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')).status, 200, 'still serving');
+  t.ok(s.logs.some((l) => String(l.msg).includes('route handler threw')), 'logged');
 });

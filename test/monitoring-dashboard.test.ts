@@ -4,7 +4,6 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { startStack, chat } from './helpers/harness.js';
-import { monitorFor } from '../src/monitoring/monitor.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -86,7 +85,7 @@ void t.test('the dashboard shows live values while the simulator streams', { ski
     t.ok(existsSync(`${ARTIFACTS}dashboard.png`), 'screenshot saved to test-artifacts/dashboard.png');
 
     // closing the page ends its event stream on the server: the monitor loses the dashboard's subscription
-    const m = monitorFor(s.service.state);
+    const m = s.service.monitor;
     t.equal(m.subscribers, 1, 'the open dashboard is subscribed to the monitor');
     await page.close();
     await new Promise<void>((done) => {

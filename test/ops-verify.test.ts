@@ -55,8 +55,7 @@ void t.test('a healthy instance on the simulator: every check passes, exit 0', a
 
 void t.test('a draining instance: /ready fails, exit 1', async (t) => {
   const stack = await startStack(t, { MAX_CONCURRENT_CONNECTIONS: '10' });
-  stack.service.state.admission.draining = true;
-  stack.service.state.admission.closed = true; // past its shutdown grace: new requests are refused
+  stack.service.state.admission.close(); // past its shutdown grace: new requests are refused
   const { code, report } = await verify([stack.origin, '--key', KEY]);
   t.equal(code, 1);
   t.equal(byName(report, 'health')?.status, 'PASS', 'liveness still passes');

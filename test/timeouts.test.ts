@@ -1,6 +1,6 @@
 // Timeouts with their own names (§5), heartbeats, the guide's ×0.8 rule, client stalls, memory shedding.
 import t from 'tap';
-import { startStack, chat, idle, nextEvent, KEY, type Stack } from './helpers/harness.js';
+import { startStack, chat, idle, nextEvent, within, KEY, type Stack } from './helpers/harness.js';
 import { openSocket, post } from './helpers/raw.js';
 import type { SimAbortEvent } from '../src/simulator/index.js';
 import { MemoryMonitor } from '../src/memory.js';
@@ -40,13 +40,14 @@ t.test('STREAM_TIMEOUT ends a long stream with stream_timeout; under load it is 
 
 t.test('heartbeats keep an idle stream alive but never reset STREAM_IDLE_TIMEOUT', async (t) => {
   const s = await startStack(t, { CONNECTION_CHECK_INTERVAL: '1', STREAM_IDLE_TIMEOUT: '2500' });
-  const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort');
-  const text = await streamText(s, 'sim/stall;after=2');
+  const model = 'sim/stall;after=2';
+  const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort', (ev) => ev.model === model);
+  const text = await streamText(s, model);
   const beats = text.split('\n\n').filter((e) => e === ': keep-alive').length;
   t.ok(beats >= 2, `${beats} keep-alive comments while the upstream was silent`);
   t.equal(errorOf(text)?.code, 'upstream_idle_timeout', 'and the idle timeout still fired');
-  await aborted;
-  t.pass('the upstream request was aborted');
+  const ev = await within(aborted, 2000, 'the stalled upstream request being aborted');
+  t.equal(ev.eventsSent, 2, 'the upstream request that stalled after 2 events was aborted');
 });
 
 t.test('DISABLE_CONNECTION_CHECK=true sends no heartbeats', async (t) => {
@@ -58,28 +59,27 @@ t.test('DISABLE_CONNECTION_CHECK=true sends no heartbeats', async (t) => {
 
 t.test('MAX_CONNECTION_TIME is a hard cap on the main thread', async (t) => {
   const s = await startStack(t, { MAX_CONNECTION_TIME: '700', STREAM_IDLE_TIMEOUT: '0' });
-  const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort');
-  const text = await streamText(s, 'sim/echo;tokens=200;interval=20');
+  const model = 'sim/echo;tokens=200;interval=20';
+  const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort', (ev) => ev.model === model);
+  const text = await streamText(s, model);
   t.equal(errorOf(text)?.code, 'max_connection_time');
-  await aborted;
-  t.pass('upstream aborted');
+  const ev = await within(aborted, 2000, 'the capped stream’s upstream request being aborted');
+  t.ok(ev.eventsSent < 200, `its upstream request was cut after ${ev.eventsSent} of 200 events`);
 });
 
 t.test('CLIENT_STALL_TIMEOUT closes a client that stopped reading and aborts its upstream', async (t) => {
   const s = await startStack(t, { CLIENT_STALL_TIMEOUT: '500', STREAM_BUFFER_SIZE: '16384' });
   const sock = await openSocket(s.service.port);
-  const backpressure = nextEvent(s.service.state.events, 'backpressure');
-  const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort');
+  const model = 'sim/long;tokens=20000;size=1024';
+  const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort', (ev) => ev.model === model);
   const closed = new Promise<void>((r) => sock.once('close', () => r()));
   sock.on('error', () => undefined);
-  sock.write(post('/v1/chat/completions', JSON.stringify(chat('sim/long;tokens=20000;size=1024', { stream: true })), KEY));
+  sock.write(post('/v1/chat/completions', JSON.stringify(chat(model, { stream: true })), KEY));
   sock.once('data', () => sock.pause());
-  await backpressure;
-  await aborted;
-  t.pass('the upstream was aborted');
+  const ev = await within(aborted, 10_000, 'the stalled client’s upstream request being aborted');
+  t.ok(ev.eventsSent < 20000, `the upstream request was aborted after ${ev.eventsSent} of 20000 events`);
   sock.resume();
-  await closed;
-  t.pass('the client connection was closed');
+  await within(closed, 5000, 'the stalled client’s connection closing');
   await idle(s.service);
   t.equal(s.service.state.admission.inFlight, 0);
   const line = s.logs.find((l) => l.code === 'client_stall');

@@ -1,5 +1,11 @@
-// The /v1/models answer: the upstream list cached for MODELS_CACHE_TTL, and a static fallback list.
-import type { WorkerConfig } from './protocol.js';
+// The /v1/models route: the upstream list (one run of attempts), cached for MODELS_CACHE_TTL, with a static fallback.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { OpenMsg, WorkerConfig } from './protocol.js';
+import type { Controller } from './upstream.js';
+import type { Active, ExchangeContext } from './exchange.js';
+import { Attempts, type AttemptOwner } from './attempts.js';
+import { BodyCollector } from './collector.js';
+import { encodingOf } from './headers.js';
 
 let cache: { text: string; at: number } | null = null;
 
@@ -21,10 +27,6 @@ export function cachedModels(config: WorkerConfig, now: number): string | null {
   return now - cache.at < config.modelsCacheTtlMs ? cache.text : null;
 }
 
-export function storeModels(text: string, now: number): void {
-  cache = { text, at: now };
-}
-
 /** The last good upstream list if there is one (even if stale), else the static list. */
 export function fallbackModels(): string {
   if (cache !== null) return cache.text;
@@ -32,4 +34,85 @@ export function fallbackModels(): string {
     object: 'list',
     data: FALLBACK_IDS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'deepinfra' })),
   });
+}
+
+/** One GET /v1/models: cached, fetched, or (on any upstream failure) the fallback; always a 200. */
+export class ModelsRequest implements Active, AttemptOwner {
+  readonly committed = false;
+  readonly #started = performance.now();
+  #attempts: Attempts | null = null;
+  #collector: BodyCollector | null = null;
+  #encoding = 'identity';
+  #over = false;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly open: OpenMsg,
+  ) {}
+
+  start(): void {
+    const cached = cachedModels(this.ctx.config, performance.now());
+    if (cached !== null) return this.#reply(cached, 'cache');
+    const limit = this.open.limits.firstByteMs;
+    this.#attempts = new Attempts(
+      this.ctx.health, this.ctx.dispatch, this.ctx.config,
+      { kind: 'models', body: null, stream: false, reqId: this.open.reqId },
+      this.#started + (limit > 0 ? limit : 3_600_000), this,
+    );
+    this.#attempts.start();
+  }
+
+  credit(): void {}
+
+  abort(): void {
+    this.#finish();
+  }
+
+  check(now: number): void {
+    const limit = this.open.limits.firstByteMs;
+    if (!this.#over && limit > 0 && now - this.#started > limit) this.#reply(fallbackModels(), 'fallback');
+  }
+
+  onResponse(_status: number, headers: IncomingHttpHeaders, _c: Controller): void {
+    this.#encoding = encodingOf(headers);
+    this.#collector = new BodyCollector(this.ctx.config.maxResponseBytes, false);
+  }
+
+  onData(chunk: Buffer): void {
+    this.#collector?.push(chunk);
+  }
+
+  onEnd(): void {
+    const got = this.#collector?.finish(this.#encoding);
+    if (!got?.ok) return this.#reply(fallbackModels(), 'fallback');
+    const text = got.body.toString('utf8');
+    cache = { text, at: performance.now() };
+    this.#reply(text, 'upstream');
+  }
+
+  onBodyError(): void {
+    this.#reply(fallbackModels(), 'fallback');
+  }
+
+  onErrorResponse(): void {
+    this.#reply(fallbackModels(), 'fallback');
+  }
+
+  onFail(): void {
+    this.#reply(fallbackModels(), 'fallback');
+  }
+
+  #reply(body: string, source: 'cache' | 'upstream' | 'fallback'): void {
+    if (this.#over) return;
+    const meta = { mirror: this.#attempts?.mirror ?? -1, attempts: this.#attempts?.count ?? 0, model: '', stream: false };
+    this.ctx.send({ t: 'reply', id: this.open.id, status: 200, headers: { 'content-type': 'application/json', 'x-models-source': source }, body, meta });
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#attempts?.abort();
+    this.ctx.finished(this.open.id);
+  }
 }

@@ -1,8 +1,11 @@
-// The typed messages between the main thread and the stream workers: the only module both sides import.
+// The typed messages between the main thread and the stream workers: the only module of workers/ that src/ imports.
 //
 // One long-lived channel per worker carries every stream of that worker, multiplexed by stream id.
 // Each side batches its messages with the Outbox below: a port message is always an array of these.
 // Nothing here throws across the thread boundary: failures travel as plain objects with a code.
+import type { MessagePort } from 'node:worker_threads';
+
+export { MirrorHealth, type Circuit, type MirrorView } from './health.js';
 
 /** The relayed routes. `models` is the upstream model list (non-stream GET). */
 export type RouteKind = 'chat' | 'completions' | 'embeddings' | 'models';
@@ -17,7 +20,6 @@ export type WorkerErrorCode =
   | 'upstream_auth'
   | 'upstream_redirect'
   | 'upstream_timeout'
-  | 'upstream_circuit_open'
   | 'upstream_reset'
   | 'upstream_truncated'
   | 'upstream_idle_timeout'
@@ -28,9 +30,9 @@ export type WorkerErrorCode =
 
 /** Per-stream limits chosen by the main thread at admission (it knows the load). All in ms; 0 = off. */
 export interface StreamLimits {
-  /** Time to upstream response headers (and, for non-stream requests, to the whole body). */
+  /** Time to upstream response headers and, for a stream, to its first event (for non-stream: the whole body). */
   readonly firstByteMs: number;
-  /** Longest gap between upstream bytes once streaming. */
+  /** Longest gap between upstream bytes once the first event arrived. */
   readonly idleMs: number;
   /** Whole stream, from open to end. */
   readonly totalMs: number;
@@ -43,7 +45,7 @@ export interface OpenMsg {
   /** The request body exactly as the client sent it (validated and forwarded by the worker). */
   readonly body: Uint8Array;
   readonly reqId: string;
-  /** Bytes the worker may send before it must wait for credit. */
+  /** Bytes the worker may send before it must wait for credit (STREAM_BUFFER_SIZE). */
   readonly credit: number;
   readonly limits: StreamLimits;
 }
@@ -58,8 +60,6 @@ export interface UpstreamMeta {
   readonly attempts: number;
   readonly model: string;
   readonly stream: boolean;
-  /** ms from open to upstream headers. */
-  readonly headersMs: number;
 }
 
 /** A complete non-stream answer: success, or an upstream error relayed with its status. */
@@ -67,7 +67,7 @@ export interface ReplyMsg {
   readonly t: 'reply';
   readonly id: number;
   readonly status: number;
-  /** Allow-listed headers only, names lowercase. */
+  /** Allow-listed headers only, names lowercase; content-type always set. */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
   readonly meta: UpstreamMeta;
@@ -77,11 +77,12 @@ export interface FailMsg {
   readonly t: 'fail';
   readonly id: number;
   readonly code: WorkerErrorCode;
+  /** '' means the error table's message. */
   readonly message: string;
   readonly param: string | null;
   /** Seconds, from an upstream Retry-After, passed on to the client when present. */
   readonly retryAfter?: number;
-  readonly meta?: UpstreamMeta;
+  readonly meta: UpstreamMeta;
 }
 /** An SSE response begins (status 200). */
 export interface HeadMsg { readonly t: 'head'; readonly id: number; readonly meta: UpstreamMeta }
@@ -92,15 +93,12 @@ export interface DataMsg {
   readonly chunk: string;
   /** UTF-8 byte length of chunk: the credit it consumes. */
   readonly n: number;
-  readonly events: number;
 }
 export interface StreamStats {
+  /** Events relayed to the client. */
   readonly events: number;
-  readonly bytes: number;
+  /** Malformed upstream events skipped. */
   readonly malformed: number;
-  /** ms from open to the first event sent (-1: none). */
-  readonly firstEventMs: number;
-  readonly finishReason: string | null;
   readonly promptTokens: number;
   readonly completionTokens: number;
 }
@@ -116,28 +114,15 @@ export interface EndMsg {
   readonly message?: string;
   readonly stats: StreamStats;
 }
-/** Per-worker counters the main thread folds into /status (sent about once a second). */
-export interface WorkerStatsMsg {
-  readonly t: 'stats';
-  /** worker_threads threadId of the sender (0 inline): lets the main thread find the worker of a channel. */
-  readonly threadId: number;
-  readonly mirrors: readonly MirrorState[];
-  readonly heapUsedMb: number;
-}
-export interface MirrorState {
-  readonly url: string;
-  readonly circuit: 'closed' | 'open' | 'half_open';
-  readonly consecutiveFailures: number;
-  /** Exponentially weighted time to upstream headers, ms (-1: no sample yet). */
-  readonly latencyMs: number;
-  readonly attempts: number;
-  readonly failures: number;
-}
-export type FromWorker = ReplyMsg | FailMsg | HeadMsg | DataMsg | EndMsg | WorkerStatsMsg;
+/** Sent once when a channel opens: the worker is ready, and this is its thread (0 inline). */
+export interface ReadyMsg { readonly t: 'ready'; readonly threadId: number }
+export type FromWorker = ReplyMsg | FailMsg | HeadMsg | DataMsg | EndMsg | ReadyMsg;
 
 /** Everything a worker needs, sent once when its channel opens (workers never read process.env). */
 export interface WorkerConfig {
   readonly mirrors: readonly string[];
+  /** The shared circuit state of the mirrors (MirrorHealth.allocate), one for the whole instance. */
+  readonly health: SharedArrayBuffer;
   readonly upstreamApiKey: string | null;
   readonly maxRetries: number;
   readonly retryDelayMs: number;
@@ -149,9 +134,17 @@ export interface WorkerConfig {
   readonly reasoningFormat: 'passthrough' | 'think';
   readonly modelsCacheTtlMs: number;
   readonly maxResponseBytes: number;
-  readonly maxBodyBytes: number;
   /** Framer cap: one SSE event larger than this ends the stream with upstream_bad_response. */
   readonly maxEventBytes: number;
+}
+
+/**
+ * The credit policy both ends follow. The writer returns credit in lumps of this size, and a paused
+ * worker resumes once it holds this much again: each pause moves many events, and a stream that keeps
+ * up never runs dry (it always has more than a lump left).
+ */
+export function creditLump(budget: number): number {
+  return Math.max(1, Math.floor(budget / 2));
 }
 
 /** The minimal port both the real MessagePort and the inline (POOL_SIZE=0) pair implement. */
@@ -159,6 +152,20 @@ export interface Port<In, Out> {
   postMessage(batch: Out[]): void;
   onBatch(handler: (batch: In[]) => void): void;
   close(): void;
+}
+
+/** A worker_threads MessagePort as a Port (both ends of a pooled channel). */
+export function messagePort<In, Out>(port: MessagePort): Port<In, Out> {
+  return {
+    postMessage: (batch) => port.postMessage(batch),
+    onBatch: (handler) => port.on('message', handler),
+    close: () => port.close(),
+  };
+}
+
+/** For exhaustive switches over message types: a new message kind is a compile error, not a silent default. */
+export function unreachable(x: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(x)}`);
 }
 
 /**

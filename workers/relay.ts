@@ -18,18 +18,13 @@ export class StreamRelay {
   readonly #framer: SseFramer;
   readonly #think: ThinkTransform | null;
   #events = 0;
-  #bytes = 0;
   #malformed = 0;
-  #firstEventMs = -1;
   #finishReason: string | null = null;
   #promptTokens = 0;
   #completionTokens = 0;
   sawDone = false;
 
-  constructor(
-    config: WorkerConfig,
-    private readonly started: number,
-  ) {
+  constructor(config: WorkerConfig) {
     this.#framer = new SseFramer(config.maxEventBytes);
     this.#think = config.reasoningFormat === 'think' ? new ThinkTransform() : null;
   }
@@ -80,11 +75,7 @@ export class StreamRelay {
   }
 
   #out(text: string, count: number, end: RelayOut['end']): RelayOut {
-    if (count > 0) {
-      if (this.#firstEventMs < 0) this.#firstEventMs = performance.now() - this.started;
-      this.#events += count;
-      this.#bytes += text.length;
-    }
+    this.#events += count;
     return end ? { text, events: count, end } : { text, events: count };
   }
 
@@ -94,18 +85,20 @@ export class StreamRelay {
     return 'upstream_truncated';
   }
 
+  /** Events relayed so far. */
+  get events(): number {
+    return this.#events;
+  }
+
   /** Text owed before the terminal event (an open <think> block is closed). */
-  finishText(_code: WorkerErrorCode | null): string {
+  finishText(): string {
     return this.#think ? this.#think.finish() : '';
   }
 
   stats(): StreamStats {
     return {
       events: this.#events,
-      bytes: this.#bytes,
       malformed: this.#malformed,
-      firstEventMs: this.#firstEventMs,
-      finishReason: this.#finishReason,
       promptTokens: this.#promptTokens,
       completionTokens: this.#completionTokens,
     };

@@ -1,8 +1,7 @@
-// The only user of undici: one upstream attempt as a dispatch with pause/resume, and the header allow-lists.
-import { Agent, type Dispatcher } from 'undici';
+// The only user of undici: one upstream attempt as a dispatch with pause/resume, behind an interface tests can fake.
+import { Agent } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteKind, WorkerConfig } from './protocol.js';
-import type { PickedMirror } from './mirrors.js';
 
 const PATHS: Readonly<Record<RouteKind, string>> = {
   chat: '/chat/completions',
@@ -11,102 +10,113 @@ const PATHS: Readonly<Record<RouteKind, string>> = {
   models: '/models',
 };
 
-export function createAgent(config: WorkerConfig): Agent {
-  return new Agent({
-    connections: config.maxUpstreamConnections,
-    pipelining: 1,
-    keepAliveTimeout: 4_000,
-    connect: { timeout: config.connectTimeoutMs },
-    // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
-  });
+/** What an attempt's owner may do to the upstream response (undici's DispatchController, or a fake). */
+export interface Controller {
+  readonly paused: boolean;
+  readonly aborted: boolean;
+  pause(): void;
+  resume(): void;
+  abort(reason: Error): void;
 }
 
-/** Callbacks of one attempt; `controller` is what pauses, resumes and aborts the upstream body. */
+/** Callbacks of one attempt. */
 export interface AttemptHandler {
-  onStart(controller: Dispatcher.DispatchController): void;
+  onStart(controller: Controller): void;
   onHeaders(status: number, headers: IncomingHttpHeaders): void;
   onData(chunk: Buffer): void;
   onEnd(): void;
   onError(err: Error): void;
 }
 
-export interface AttemptOptions {
+export interface AttemptRequest {
   readonly kind: RouteKind;
-  readonly mirror: PickedMirror;
+  /** The mirror's base URL (DEEPINFRA_MIRRORS entry). */
+  readonly mirror: string;
+  /** null: a GET. */
   readonly body: Uint8Array | null;
   readonly stream: boolean;
   readonly reqId: string;
   readonly headersTimeoutMs: number;
 }
 
-export function dispatchAttempt(agent: Agent, config: WorkerConfig, o: AttemptOptions, h: AttemptHandler): void {
-  const headers: Record<string, string> = {
-    accept: o.stream ? 'text/event-stream' : 'application/json',
-    'accept-encoding': 'identity',
-    'user-agent': 'deepinfra-proxy',
-    'x-request-id': o.reqId,
-  };
-  if (o.body) headers['content-type'] = 'application/json';
-  if (config.upstreamApiKey) headers.authorization = `Bearer ${config.upstreamApiKey}`;
-  agent.dispatch(
-    {
-      origin: o.mirror.origin,
-      path: o.mirror.basePath + PATHS[o.kind],
-      method: o.body ? 'POST' : 'GET',
-      headers,
-      body: o.body ? Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength) : null,
-      headersTimeout: Math.max(1, o.headersTimeoutMs),
-      bodyTimeout: 0, // the gap between events is watched by the exchange (it must not fire while we pause)
-      blocking: false,
-    },
-    {
-      onRequestStart: (controller) => h.onStart(controller),
-      onResponseStart: (_c, status, hdrs) => h.onHeaders(status, hdrs),
-      onResponseData: (_c, chunk) => h.onData(chunk),
-      onResponseEnd: () => h.onEnd(),
-      onResponseError: (_c, err) => h.onError(err),
-    },
-  );
+/** Sends one attempt; every outcome arrives on the handler (never thrown). */
+export type Dispatch = (req: AttemptRequest, h: AttemptHandler) => void;
+
+export interface Upstream {
+  readonly dispatch: Dispatch;
+  close(): Promise<void>;
 }
 
-/** Upstream response headers a client may see (names lowercase). Everything else stays here. */
-export function allowedResponseHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(headers)) {
-    if (raw === undefined) continue;
-    const n = name.toLowerCase();
-    if (n === 'retry-after' || n === 'retry-after-ms' || n.startsWith('x-ratelimit-') || n === 'openai-processing-ms') {
-      const v = Array.isArray(raw) ? raw.join(', ') : raw;
-      if (!/[\r\n]/.test(v) && v.length <= 256) out[n] = v;
+interface Target {
+  readonly origin: string;
+  readonly basePath: string;
+}
+
+/** The undici client of one worker: a pooled Agent sized from MAX_CONCURRENT_CONNECTIONS. */
+export function createUpstream(config: WorkerConfig): Upstream {
+  const agent = new Agent({
+    connections: config.maxUpstreamConnections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    connect: { timeout: config.connectTimeoutMs },
+    // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
+  });
+  const targets = new Map<string, Target>();
+  const target = (mirror: string): Target => {
+    let t = targets.get(mirror);
+    if (t === undefined) {
+      const u = new URL(mirror);
+      t = { origin: u.origin, basePath: u.pathname.replace(/\/+$/, '') };
+      targets.set(mirror, t);
     }
-  }
-  return out;
-}
-
-export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Seconds or ms of an upstream Retry-After (retry-after-ms first), or null. */
-export function retryAfterMs(headers: IncomingHttpHeaders): number | null {
-  const ms = Number(headerValue(headers, 'retry-after-ms'));
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const ra = headerValue(headers, 'retry-after');
-  if (ra === undefined) return null;
-  const s = Number(ra);
-  if (Number.isFinite(s) && s >= 0) return s * 1000;
-  const date = Date.parse(ra);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : null;
-}
-
-/** Upstream statuses worth another attempt (possibly on the next mirror). */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status === 500 || status === 502 || status === 503 || status === 504 || status === 529;
+    return t;
+  };
+  return {
+    dispatch(req, h) {
+      const headers: Record<string, string> = {
+        accept: req.stream ? 'text/event-stream' : 'application/json',
+        'accept-encoding': 'identity',
+        'user-agent': 'deepinfra-proxy',
+        'x-request-id': req.reqId,
+      };
+      if (req.body) headers['content-type'] = 'application/json';
+      if (config.upstreamApiKey) headers.authorization = `Bearer ${config.upstreamApiKey}`;
+      const { origin, basePath } = target(req.mirror);
+      agent.dispatch(
+        {
+          origin,
+          path: basePath + PATHS[req.kind],
+          method: req.body ? 'POST' : 'GET',
+          headers,
+          body: req.body ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) : null,
+          headersTimeout: Math.max(1, req.headersTimeoutMs),
+          bodyTimeout: 0, // the gap between events is watched by the exchange (it must not fire while we pause)
+          blocking: false,
+        },
+        {
+          onRequestStart: (controller) => h.onStart(controller),
+          onResponseStart: (_c, status, hdrs) => h.onHeaders(status, hdrs),
+          onResponseData: (_c, chunk) => h.onData(chunk),
+          onResponseEnd: () => h.onEnd(),
+          onResponseError: (_c, err) => h.onError(err),
+        },
+      );
+    },
+    close: () => agent.close(),
+  };
 }
 
 /** Errors that mean the upstream did not answer in time (vs could not be reached). */
 export function isTimeoutError(err: Error): boolean {
   const code = (err as { code?: string }).code;
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+}
+
+/** Aborts an upstream response unless it is over already. */
+export function abortQuietly(c: Controller): void {
+  try {
+    if (!c.aborted) c.abort(new Error('exchange over'));
+  } catch {
+    /* the request already finished */
+  }
 }

@@ -2,10 +2,9 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 import type { RouteKind } from '../../workers/protocol.js';
 import type { ServiceState } from '../state.js';
-import { KeyRing, tokenMatches } from '../auth.js';
+import { bearerToken, KeyRing, tokenMatches } from '../auth.js';
 import { send, sendError, type ResponseContext } from './respond.js';
 import { handleProxy } from './proxy.js';
-import { statusDocument } from '../status.js';
 import { randomUUID } from 'node:crypto';
 
 /** A monitoring or utility route: answered on the main thread, never shed. */
@@ -17,11 +16,12 @@ interface Route {
   readonly statusAuth?: boolean;
 }
 
+/** GET routes mounted beside the proxied ones (the monitoring routes), behind STATUS_TOKEN when one is set. */
 export interface ExtraRoutes {
-  readonly [path: string]: { readonly GET: PlainHandler; readonly statusAuth?: boolean };
+  readonly [path: string]: PlainHandler;
 }
 
-export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRoutes = {}): void {
+export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRoutes): void {
   const keys = new KeyRing(s.config.VALID_API_KEYS);
   const cors = new Set(s.config.CORS_ORIGINS);
   const json = (body: unknown): PlainHandler => (res, _req, ctx) => send(res, ctx, 200, 'application/json', JSON.stringify(body));
@@ -33,9 +33,8 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     ['/v1/models', { methods: { GET: 'models' } }],
     ['/health', { methods: { GET: json({ status: 'ok' }) } }],
     ['/ready', { methods: { GET: (res, _req, ctx) => ready(s, res, ctx) } }],
-    ['/status', { methods: { GET: (res, _req, ctx) => send(res, ctx, 200, 'application/json', JSON.stringify(statusDocument(s))) }, statusAuth: true }],
   ]);
-  for (const [path, r] of Object.entries(extra)) routes.set(path, { methods: { GET: r.GET }, statusAuth: r.statusAuth ?? true });
+  for (const [path, handler] of Object.entries(extra)) routes.set(path, { methods: { GET: handler }, statusAuth: true });
 
   const handle = (res: HttpResponse, req: HttpRequest): void => {
     const path = req.getUrl();
@@ -61,7 +60,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
       if (conflict === 'content-length') return sendError(res, ctx, 'invalid_request', 400, { message: 'Conflicting content-length headers.', closeConnection: true });
     }
     if (tokenRoute) {
-      const presented = bearer(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';
+      const presented = bearerToken(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';
       if (!tokenMatches(presented, s.config.STATUS_TOKEN)) return sendError(res, ctx, 'unauthorized_status', 401);
     }
     if (typeof target === 'function') return target(res, req, ctx);
@@ -71,7 +70,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const cl = req.getHeader('content-length');
     const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
     if (Number.isNaN(contentLength)) return sendError(res, ctx, 'invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
-    handleProxy(s, res, { reqId: ctx.reqId, kind: target, route: path, key: auth.key, keyId: auth.keyId, contentLength, corsOrigin: ctx.corsOrigin });
+    handleProxy(s, res, { reqId: ctx.reqId, kind: target, route: path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin });
   };
 
   // uWS aborts the whole process when a handler throws before answering: a fault here costs one request, not all
@@ -96,9 +95,8 @@ function internalError(s: ServiceState, res: HttpResponse, e: unknown): void {
 function ready(s: ServiceState, res: HttpResponse, ctx: ResponseContext): void {
   const reasons: string[] = [];
   if (s.admission.draining) reasons.push('draining');
-  if (s.admission.memoryShedding) reasons.push('memory_limit');
-  const mirrors = s.pool.stats().mirrors;
-  if (mirrors.length > 0 && mirrors.every((m) => m.circuit === 'open')) reasons.push('all_upstreams_open');
+  if (s.admission.memoryPressure) reasons.push('memory_limit');
+  if (s.health.views().every((m) => m.circuit === 'open')) reasons.push('all_upstreams_open');
   if (reasons.length === 0) return send(res, ctx, 200, 'application/json', JSON.stringify({ status: 'ready' }));
   send(res, ctx, 503, 'application/json', JSON.stringify({ status: 'not_ready', reasons }), { 'retry-after': '1' });
 }
@@ -109,11 +107,6 @@ function preflight(res: HttpResponse, ctx: ResponseContext, allow: string): void
     'access-control-allow-headers': 'authorization, content-type, x-request-id, openai-organization, openai-project, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout',
     'access-control-max-age': '600',
   });
-}
-
-function bearer(h: string): string | null {
-  const m = /^bearer +(\S+) *$/i.exec(h);
-  return m ? m[1]! : null;
 }
 
 /** The first header sent more than once with different values, among those whose first value is acted on. */

@@ -1,10 +1,11 @@
 // /dashboard and /dashboard/events: the live page and its server-sent stream of status snapshots (one a second).
 import type { HttpResponse } from '../http/uws.js';
 import type { PlainHandler } from '../http/server.js';
-import { send, sendError, statusLine, writeCommonHeaders } from '../http/respond.js';
+import { send, sendError } from '../http/respond.js';
+import { writeSseHead } from '../http/sse.js';
 import type { ServiceState } from '../state.js';
-import { statusDocument } from '../status.js';
-import { monitorFor, type Monitor } from './monitor.js';
+import { statusDocument } from './status.js';
+import type { Monitor } from './monitor.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 
 /** Dashboards open at once per service; more get a 503 (monitoring must stay cheap). */
@@ -53,7 +54,7 @@ class Broadcast {
 
   snapshot(): string {
     const point = this.monitor.history.at(-1) ?? null;
-    return `event: status\ndata: ${JSON.stringify({ point, status: statusDocument(this.s) })}\n\n`;
+    return `event: status\ndata: ${JSON.stringify({ point, status: statusDocument(this.s, this.monitor) })}\n\n`;
   }
 
   #tick(): void {
@@ -75,8 +76,7 @@ class Broadcast {
   }
 }
 
-export function dashboardEvents(s: ServiceState): PlainHandler {
-  const monitor = monitorFor(s);
+export function dashboardEvents(s: ServiceState, monitor: Monitor): PlainHandler {
   const hub = new Broadcast(s, monitor);
   return (res, _req, ctx) => {
     if (s.admission.draining || monitor.stopped) return sendError(res, ctx, 'draining', 503, { retryAfter: true });
@@ -90,11 +90,7 @@ export function dashboardEvents(s: ServiceState): PlainHandler {
       return true;
     });
     res.cork(() => {
-      res.writeStatus(statusLine(200));
-      res.writeHeader('content-type', 'text/event-stream; charset=utf-8');
-      res.writeHeader('cache-control', 'no-cache');
-      res.writeHeader('x-accel-buffering', 'no');
-      writeCommonHeaders(res, ctx);
+      writeSseHead(res, ctx, false);
       const first = `retry: 2000\n\nevent: history\ndata: ${JSON.stringify(monitor.history)}\n\n` + hub.snapshot();
       if (!res.write(first)) client.blocked = true;
     });

@@ -2,31 +2,30 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Finished } from '../counters.js';
 import type { ServiceState } from '../state.js';
-import { mirrorHost } from '../status.js';
-import { monitorFor } from './monitor.js';
+import { REFUSALS } from '../admission.js';
+import type { Monitor } from './monitor.js';
+import { mirrorHost } from './readings.js';
 
 const TTFB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const CIRCUIT = { closed: 0, half_open: 1, open: 2 } as const;
-const SHED_REASONS = ['overloaded', 'key_limit', 'draining', 'memory_pressure', 'queue_timeout'] as const;
 
-/** Turns a cumulative figure that may restart from zero (a replaced worker) into increments. */
+/** Turns a cumulative figure read at scrape time into the increment since the previous scrape. */
 class Monotonic {
   readonly #last = new Map<string, number>();
   delta(key: string, cur: number): number {
     const prev = this.#last.get(key) ?? 0;
     this.#last.set(key, cur);
-    return cur >= prev ? cur - prev : cur;
+    return Math.max(0, cur - prev);
   }
 }
 
 export class Metrics {
   readonly registry = new Registry();
 
-  constructor(private readonly s: ServiceState) {
+  constructor(s: ServiceState, monitor: Monitor) {
     const r = [this.registry];
     const mono = new Monotonic();
-    const monitor = monitorFor(s);
 
     const requests = new Counter({ name: 'deepinfra_requests_total', help: 'Proxied requests by route, status and outcome.', labelNames: ['route', 'status', 'outcome'], registers: r });
     const shed = new Counter({ name: 'deepinfra_shed_total', help: 'Requests refused by admission (503/429) by reason.', labelNames: ['reason'], registers: r });
@@ -37,7 +36,7 @@ export class Metrics {
     const duration = new Histogram({ name: 'deepinfra_request_duration_seconds', help: 'Time from request to the last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: r });
     const ttfb = new Histogram({ name: 'deepinfra_ttfb_seconds', help: 'Time from request to the first response byte, by route.', labelNames: ['route'], buckets: TTFB_BUCKETS, registers: r });
 
-    for (const reason of SHED_REASONS) shed.inc({ reason }, 0); // present (at 0) before the first shed: rate() works at once
+    for (const reason of REFUSALS) shed.inc({ reason }, 0); // present (at 0) before the first shed: rate() works at once
 
     s.counters.listeners.push((f: Finished) => {
       requests.inc({ route: f.route, status: String(f.status), outcome: f.outcome });
@@ -56,11 +55,11 @@ export class Metrics {
     });
     new Counter({
       name: 'deepinfra_upstream_attempts_total', help: 'Upstream requests tried, per mirror index.', labelNames: ['mirror'], registers: r,
-      collect() { s.pool.stats().mirrors.forEach((m, i) => this.inc({ mirror: String(i) }, mono.delta(`att${i}`, m.attempts))); },
+      collect() { s.health.views().forEach((m, i) => this.inc({ mirror: String(i) }, mono.delta(`att${i}`, m.attempts))); },
     });
     new Counter({
       name: 'deepinfra_upstream_failures_total', help: 'Upstream attempts that failed, per mirror index.', labelNames: ['mirror'], registers: r,
-      collect() { s.pool.stats().mirrors.forEach((m, i) => this.inc({ mirror: String(i) }, mono.delta(`fail${i}`, m.failures))); },
+      collect() { s.health.views().forEach((m, i) => this.inc({ mirror: String(i) }, mono.delta(`fail${i}`, m.failures))); },
     });
     new Counter({
       name: 'deepinfra_worker_restarts_total', help: 'Stream workers that died and were replaced.', registers: r,
@@ -84,7 +83,7 @@ export class Metrics {
     gauge('deepinfra_memory_rss_bytes', 'Resident set size, as last sampled.', () => Math.round(s.memory.rssMb * 1048576));
     gauge('deepinfra_memory_limit_bytes', 'MEMORY_LIMIT_MB in bytes.', () => c.MEMORY_LIMIT_MB * 1048576);
     gauge('deepinfra_memory_use', 'RSS over MEMORY_LIMIT_MB (0..1).', () => s.memory.rssMb / c.MEMORY_LIMIT_MB);
-    gauge('deepinfra_memory_shedding', '1 while new requests are shed for memory.', () => (s.admission.memoryShedding ? 1 : 0));
+    gauge('deepinfra_memory_shedding', '1 while new requests are shed for memory.', () => (s.admission.memoryPressure ? 1 : 0));
     gauge('deepinfra_draining', '1 while shutting down.', () => (s.admission.draining ? 1 : 0));
     gauge('deepinfra_pool_size', 'Stream worker threads (0: inline on the main thread).', () => s.pool.stats().size);
     gauge('deepinfra_pool_busy', 'Streams in flight in the worker pool.', () => s.pool.stats().busy.reduce((a, b) => a + b, 0));
@@ -99,12 +98,12 @@ export class Metrics {
       collect() { c.DEEPINFRA_MIRRORS.forEach((url, i) => this.set({ mirror: String(i), host: mirrorHost(url) }, 1)); },
     });
     new Gauge({
-      name: 'deepinfra_mirror_circuit_state', help: 'Circuit breaker per mirror: 0 closed, 1 half-open, 2 open (worst worker).', labelNames: ['mirror'], registers: r,
-      collect() { s.pool.stats().mirrors.forEach((m, i) => this.set({ mirror: String(i) }, CIRCUIT[m.circuit])); },
+      name: 'deepinfra_mirror_circuit_state', help: 'Circuit breaker per mirror: 0 closed, 1 half-open, 2 open.', labelNames: ['mirror'], registers: r,
+      collect() { s.health.views().forEach((m, i) => this.set({ mirror: String(i) }, CIRCUIT[m.circuit])); },
     });
     new Gauge({
       name: 'deepinfra_mirror_latency_seconds', help: 'Smoothed time to upstream headers per mirror.', labelNames: ['mirror'], registers: r,
-      collect() { s.pool.stats().mirrors.forEach((m, i) => { if (m.latencyMs >= 0) this.set({ mirror: String(i) }, m.latencyMs / 1000); }); },
+      collect() { s.health.views().forEach((m, i) => { if (m.latencyMs >= 0) this.set({ mirror: String(i) }, m.latencyMs / 1000); }); },
     });
     gauge('deepinfra_event_loop_delay_p50_seconds', 'Main-thread event-loop delay, median over the last ~10 s.', () => monitor.loopDelay().p50_ms / 1000);
     gauge('deepinfra_event_loop_delay_p99_seconds', 'Main-thread event-loop delay, p99 over the last ~10 s.', () => monitor.loopDelay().p99_ms / 1000);
@@ -129,16 +128,4 @@ export class Metrics {
   text(): Promise<string> {
     return this.registry.metrics();
   }
-}
-
-const registries = new WeakMap<ServiceState, Metrics>();
-
-/** The service's metrics, created on first use (the request listener is added once). */
-export function metricsFor(s: ServiceState): Metrics {
-  let m = registries.get(s);
-  if (!m) {
-    m = new Metrics(s);
-    registries.set(s, m);
-  }
-  return m;
 }

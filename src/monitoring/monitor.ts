@@ -1,6 +1,7 @@
 // The monitoring heartbeat of one service: once a second it evaluates alerts, samples event-loop delay, keeps history.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { ServiceState } from '../state.js';
+import { Signal } from '../signal.js';
 import { Alerts, guideRules, type AlertTransition } from './alerts.js';
 import { historyPoint, type HistoryPoint } from './readings.js';
 
@@ -20,8 +21,11 @@ export interface LoopDelay {
   readonly max_ms: number;
 }
 
+/** Built and stopped by the service; /status, /metrics and the dashboard read it. */
 export class Monitor {
   readonly alerts: Alerts;
+  /** Each alert as it starts and as it clears (also logged). */
+  readonly transitions = new Signal<AlertTransition>();
   readonly history: HistoryPoint[] = [];
   readonly #subscribers = new Set<() => void>();
   readonly #eld: IntervalHistogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
@@ -30,7 +34,7 @@ export class Monitor {
   #stopped = false;
 
   constructor(private readonly s: ServiceState) {
-    this.alerts = new Alerts(guideRules(s), s.log, (t) => s.events.emit('alert', t));
+    this.alerts = new Alerts(guideRules(s), s.log, (t) => this.transitions.emit(t));
   }
 
   get running(): boolean {
@@ -46,7 +50,6 @@ export class Monitor {
     this.#eld.enable();
     this.#timer = setInterval(() => this.tick(), intervalMs);
     this.#timer.unref();
-    this.s.events.once('shutdown', () => this.stop());
     this.tick();
   }
 
@@ -64,11 +67,6 @@ export class Monitor {
   /** One evaluation: alerts, a history point, event-loop delay, then every subscriber. */
   tick(): AlertTransition[] {
     if (this.#stopped) return [];
-    // shutdown finished its drain: nothing left to watch (the service has no stop hook of its own)
-    if (this.s.admission.draining && this.s.active.size === 0) {
-      this.stop();
-      return [];
-    }
     const transitions = this.alerts.evaluate();
     this.history.push(historyPoint(this.s));
     if (this.history.length > HISTORY_POINTS) this.history.splice(0, this.history.length - HISTORY_POINTS);
@@ -103,17 +101,4 @@ export class Monitor {
       max_ms: r(Math.max(...ticks.map((x) => x.max_ms))),
     };
   }
-}
-
-const monitors = new WeakMap<ServiceState, Monitor>();
-
-/** The service's monitor, created and started on first use. */
-export function monitorFor(s: ServiceState): Monitor {
-  let m = monitors.get(s);
-  if (!m) {
-    m = new Monitor(s);
-    monitors.set(s, m);
-    m.start();
-  }
-  return m;
 }

@@ -6,6 +6,15 @@ export const RATE_WINDOWS_S = [10, 60] as const;
 /** Latency percentiles cover requests finished in this many seconds (at most the last 2048). */
 export const LATENCY_WINDOW_S = 60;
 
+/** The host of a mirror URL (never its path or anything else). */
+export function mirrorHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid';
+  }
+}
+
 export const round = (x: number, digits: number): number => {
   const f = 10 ** digits;
   return Math.round(x * f) / f;

@@ -1,23 +1,23 @@
-// The monitoring routes mounted beside /status: /metrics (when ENABLE_METRICS), /dashboard and /dashboard/events.
+// The monitoring routes: /status, /metrics (when ENABLE_METRICS), /dashboard and /dashboard/events.
 import type { ServiceState } from '../state.js';
 import type { ExtraRoutes, PlainHandler } from '../http/server.js';
 import { send, sendError } from '../http/respond.js';
-import { metricsFor } from './metrics.js';
-import { monitorFor } from './monitor.js';
+import type { Metrics } from './metrics.js';
+import type { Monitor } from './monitor.js';
+import { statusDocument } from './status.js';
 import { dashboardEvents, dashboardPage } from './dashboard.js';
 
-export function monitoringRoutes(s: ServiceState): ExtraRoutes {
-  monitorFor(s); // alerts are evaluated (and logged) from the start, not from the first /status
-  const routes: Record<string, { GET: PlainHandler; statusAuth: boolean }> = {
-    '/dashboard': { GET: dashboardPage(), statusAuth: true },
-    '/dashboard/events': { GET: dashboardEvents(s), statusAuth: true },
+export function monitoringRoutes(s: ServiceState, monitor: Monitor, metrics: Metrics | null): ExtraRoutes {
+  const routes: Record<string, PlainHandler> = {
+    '/status': (res, _req, ctx) => send(res, ctx, 200, 'application/json', JSON.stringify(statusDocument(s, monitor))),
+    '/dashboard': dashboardPage(),
+    '/dashboard/events': dashboardEvents(s, monitor),
   };
-  if (s.config.ENABLE_METRICS) routes['/metrics'] = { GET: metricsRoute(s), statusAuth: true };
+  if (metrics) routes['/metrics'] = metricsRoute(s, metrics);
   return routes;
 }
 
-function metricsRoute(s: ServiceState): PlainHandler {
-  const metrics = metricsFor(s);
+function metricsRoute(s: ServiceState, metrics: Metrics): PlainHandler {
   return (res, _req, ctx) => {
     let aborted = false;
     res.onAborted(() => {

@@ -1,5 +1,5 @@
 // The main thread's end of one worker channel: stream ids, per-turn batching, dispatch of worker messages.
-import { Outbox, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker, type WorkerStatsMsg } from '../../workers/protocol.js';
+import { Outbox, unreachable, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker } from '../../workers/protocol.js';
 
 /** What a stream's owner on the main thread hears from the worker. */
 export interface StreamEvents {
@@ -16,8 +16,9 @@ export class Channel {
   readonly #streams = new Map<number, StreamEvents>();
   readonly #outbox: Outbox<ToWorker>;
   #alive = true;
-  lastStats: WorkerStatsMsg | null = null;
-  /** Resolves when the worker has announced itself (its first stats message): it is ready for streams. */
+  /** The worker thread behind this channel (0 inline), known once it announced itself. */
+  threadId = -1;
+  /** Resolves when the worker has announced itself: it is ready for streams. */
   readonly ready: Promise<void>;
   #onReady: () => void = () => undefined;
   #onNeverReady: (e: Error) => void = () => undefined;
@@ -86,8 +87,8 @@ export class Channel {
 
   #receive(batch: FromWorker[]): void {
     for (const m of batch) {
-      if (m.t === 'stats') {
-        this.lastStats = m;
+      if (m.t === 'ready') {
+        this.threadId = m.threadId;
         this.#onReady();
         continue;
       }
@@ -112,6 +113,8 @@ export class Channel {
           this.#streams.delete(m.id);
           s.onEnd(m);
           break;
+        default:
+          unreachable(m);
       }
     }
   }

@@ -1,7 +1,7 @@
 // The only user of piscina: one long-lived channel task per worker, replaced when a worker dies; or inline.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { FromWorker, MirrorState, OpenMsg, Port, ToWorker, WorkerConfig } from '../../workers/protocol.js';
+import { messagePort, type FromWorker, type OpenMsg, type Port, type ToWorker, type WorkerConfig } from '../../workers/protocol.js';
 import { Channel, type StreamEvents } from './channel.js';
 
 const WORKER_URL = new URL('../../workers/worker.js', import.meta.url);
@@ -16,15 +16,6 @@ export interface PoolStats {
   /** Streams in flight per worker. */
   readonly busy: readonly number[];
   readonly restarts: number;
-  readonly mirrors: readonly MirrorState[];
-}
-
-function wrap(port: MessagePort): Port<FromWorker, ToWorker> {
-  return {
-    postMessage: (batch) => port.postMessage(batch),
-    onBatch: (handler) => port.on('message', handler),
-    close: () => port.close(),
-  };
 }
 
 /** A pair of ports that deliver batches to each other on the same thread (POOL_SIZE=0). */
@@ -90,7 +81,7 @@ export class StreamPool {
 
   #startChannel(index: number): void {
     const { port1, port2 } = new MessageChannel();
-    const channel = new Channel(wrap(port1), index);
+    const channel = new Channel(messagePort<FromWorker, ToWorker>(port1), index);
     this.#channels[index] = channel;
     const task = this.#piscina!.run({ port: port2, config: this.opts.workerConfig }, { transferList: [port2] });
     task.then(
@@ -120,14 +111,13 @@ export class StreamPool {
       inline: this.opts.size === 0,
       busy: this.#channels.map((c) => c.load),
       restarts: this.#restarts,
-      mirrors: mergeMirrors(this.#channels.map((c) => c.lastStats?.mirrors ?? [])),
     };
   }
 
   /** Test and chaos hook: kills the worker thread behind channel `index` (piscina replaces it). */
   async killWorker(index: number): Promise<void> {
     const threads = this.#piscina?.threads ?? [];
-    const tid = this.#channels[index]?.lastStats?.threadId;
+    const tid = this.#channels[index]?.threadId;
     const w = threads.find((t) => t.threadId === tid);
     if (!w) throw new Error('no worker thread for this channel');
     await w.terminate();
@@ -139,29 +129,4 @@ export class StreamPool {
     await Promise.all(this.#inlineClose.map((f) => f()));
     await this.#piscina?.close({ force: true });
   }
-}
-
-/** One view of each mirror across workers: the worst circuit, the mean latency, summed counts. */
-function mergeMirrors(perWorker: ReadonlyArray<readonly MirrorState[]>): MirrorState[] {
-  const rank = { closed: 0, half_open: 1, open: 2 } as const;
-  const out: MirrorState[] = [];
-  for (const list of perWorker) {
-    list.forEach((m, i) => {
-      const cur = out[i];
-      if (!cur) {
-        out[i] = { ...m };
-        return;
-      }
-      const lat = [cur.latencyMs, m.latencyMs].filter((x) => x >= 0);
-      out[i] = {
-        url: m.url,
-        circuit: rank[m.circuit] > rank[cur.circuit] ? m.circuit : cur.circuit,
-        consecutiveFailures: Math.max(cur.consecutiveFailures, m.consecutiveFailures),
-        latencyMs: lat.length ? Math.round(lat.reduce((a, b) => a + b, 0) / lat.length) : -1,
-        attempts: cur.attempts + m.attempts,
-        failures: cur.failures + m.failures,
-      };
-    });
-  }
-  return out;
 }

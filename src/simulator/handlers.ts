@@ -73,7 +73,7 @@ export async function handlePost(ctx: PostContext): Promise<void> {
 
   const status = ERROR_STATUS[behaviour];
   if (status !== undefined) return sendError(x, hooks, statusError(status));
-  if (behaviour === 'flaky' && count <= opts.fail) return sendError(x, hooks, statusError(500));
+  if (behaviour === 'flaky' && count <= opts.fail) return sendError(x, hooks, statusError(opts.status));
   if (behaviour === 'redirect') {
     return sendBody(x, hooks, 302, errorBody('Moved.', 'server_error', 'redirect'), { headers: { location: 'http://127.0.0.1:1/elsewhere' } });
   }

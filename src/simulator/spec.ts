@@ -24,6 +24,8 @@ export interface SimOptions {
   seed: number;
   /** flaky: how many requests fail first. */
   fail: number;
+  /** flaky: the status those failures answer with (default 500). */
+  status: number;
   /** reasoning: how many reasoning_content chunks come first. */
   reasoning: number;
   /** Overrides the finish_reason of the last chunk. */
@@ -74,6 +76,7 @@ export function parseModel(model: unknown): SimSpec {
     delay: num(raw['delay']) ?? (behaviour === 'slowheaders' ? 2000 : 0),
     seed: num(raw['seed']) ?? 42,
     fail: num(raw['fail']) ?? 2,
+    status: num(raw['status']) ?? 500,
     reasoning: num(raw['reasoning']) ?? 3,
     finish: finishRaw !== undefined && FINISH_SET.has(finishRaw) ? (finishRaw as FinishReason) : undefined,
   };

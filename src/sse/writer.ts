@@ -3,6 +3,7 @@
 // Contract with the sink (uWebSockets.js semantics): write() always takes the whole chunk and returns false
 // when it had to buffer part of it. The writer then stops writing and grants no credit until onWritable
 // reports a write that was taken in full; the worker, out of credit, pauses the upstream body.
+import { creditLump } from '../../workers/protocol.js';
 
 export interface Sink {
   /** Writes (always takes the chunk); false means backpressure was added. */
@@ -23,6 +24,7 @@ export class SseWriter {
   #queue: string[] = [];
   #queued = 0;
   #ended = false;
+  #started = false;
   /** performance.now() of the last write or drain progress. */
   lastActivity = performance.now();
   lastWrite = performance.now();
@@ -34,15 +36,15 @@ export class SseWriter {
 
   /**
    * `budget` is the worker's credit (STREAM_BUFFER_SIZE). Credit for bytes the client took is returned in
-   * lumps of half the budget, not per write: the worker never runs dry while the client keeps up (it has
-   * more than half left), and a paced stream costs one credit message per half budget, not one per event.
+   * lumps (creditLump, the policy the worker resumes by), not per write: a paced stream costs one credit
+   * message per lump, not one per event.
    */
   constructor(
     private readonly sink: Sink,
     private readonly grant: (n: number) => void,
     budget: number,
   ) {
-    this.#grantAt = Math.max(1, Math.floor(budget / 2));
+    this.#grantAt = creditLump(budget);
   }
 
   #taken(n: number): void {
@@ -59,6 +61,10 @@ export class SseWriter {
   get ended(): boolean {
     return this.#ended;
   }
+  /** Something (events or a heartbeat) was written: the 200 and its headers are out. */
+  get started(): boolean {
+    return this.#started;
+  }
   /** Bytes in the proxy for this stream that the client has not taken yet (held by the sink or queued). */
   get pending(): number {
     return this.#held + this.#queued;
@@ -74,6 +80,7 @@ export class SseWriter {
       return;
     }
     this.lastWrite = this.lastActivity = performance.now();
+    this.#started = true;
     if (this.sink.write(chunk)) this.#taken(n);
     else {
       this.#blocked = true;
@@ -85,6 +92,7 @@ export class SseWriter {
   heartbeat(text: string): void {
     if (this.#ended || this.#blocked) return;
     this.lastWrite = performance.now();
+    this.#started = true;
     if (!this.sink.write(text)) this.#blocked = true;
   }
 
@@ -114,6 +122,7 @@ export class SseWriter {
     const rest = this.#queue.join('') + terminal;
     this.#queue = [];
     this.#queued = 0;
+    this.#started = true;
     this.sink.end(rest);
   }
 

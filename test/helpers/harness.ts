@@ -4,7 +4,6 @@ import OpenAI from 'openai';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service.js';
-import { monitoringRoutes } from '../../src/monitoring/routes.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 
 export const KEY = 'test-key-0123456789';
@@ -53,14 +52,14 @@ export async function startStack(t: Teardown, env: Record<string, string> = {}, 
     },
   });
   const log = createLogger(config.LOG_LEVEL, sink);
-  const service = await startService(config, { log, routes: monitoringRoutes });
+  const service = await startService(config, { log });
   t.teardown(() => service.shutdown(0));
   const origin = `http://127.0.0.1:${service.port}`;
   const client = new OpenAI({ apiKey: KEY, baseURL: `${origin}/v1`, maxRetries: 0, timeout: 30_000 });
   return { sim, service, config, origin, baseURL: `${origin}/v1`, client, logs, rawLogs: () => chunks.join('') };
 }
 
-/** Resolves with the first `name` event of `emitter` that satisfies `pred`. */
+/** Resolves with the first `name` event of `emitter` (the simulator) that satisfies `pred`. */
 export function nextEvent<T>(emitter: NodeJS.EventEmitter, name: string, pred: (v: T) => boolean = () => true): Promise<T> {
   return new Promise((resolve) => {
     const on = (v: T): void => {
@@ -75,7 +74,7 @@ export function nextEvent<T>(emitter: NodeJS.EventEmitter, name: string, pred: (
 /** Resolves when the service has no request in flight. */
 export function idle(service: Service): Promise<void> {
   if (service.state.active.size === 0 && service.state.admission.inFlight === 0) return Promise.resolve();
-  return new Promise((resolve) => service.state.events.once('idle', () => resolve()));
+  return service.state.hooks.idle.next();
 }
 
 export const chat = (model: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -83,3 +82,15 @@ export const chat = (model: string, extra: Record<string, unknown> = {}): Record
   messages: [{ role: 'user', content: 'hello' }],
   ...extra,
 });
+
+/**
+ * `p`, or a rejection naming `what` after `ms`: a test that waits for an event fails with a message when the
+ * event never comes, instead of hanging until the runner's timeout.
+ */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}

@@ -1,22 +1,12 @@
 // The /status document: the guide's six fields under their names, plus the service's own state (CONTRACT §6).
-import { publicSettings } from './config.js';
-import type { ServiceState } from './state.js';
-import { monitorFor } from './monitoring/monitor.js';
-import { connectionUse, latencyView, memoryUse, rateView, RATE_WINDOWS_S, LATENCY_WINDOW_S } from './monitoring/readings.js';
+import { publicSettings } from '../config.js';
+import type { ServiceState } from '../state.js';
+import type { Monitor } from './monitor.js';
+import { connectionUse, latencyView, memoryUse, mirrorHost, rateView, RATE_WINDOWS_S, LATENCY_WINDOW_S } from './readings.js';
 
-/** The host of a mirror URL (never its path or anything else). */
-export function mirrorHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return 'invalid';
-  }
-}
-
-export function statusDocument(s: ServiceState): Record<string, unknown> {
+export function statusDocument(s: ServiceState, monitor: Monitor): Record<string, unknown> {
   const c = s.counters;
   const pool = s.pool.stats();
-  const monitor = monitorFor(s);
   const uptimeMs = performance.now() - s.startedAt;
   return {
     // the guide's six fields, names unchanged
@@ -56,7 +46,7 @@ export function statusDocument(s: ServiceState): Record<string, unknown> {
       rss_mb: Math.round(s.memory.rssMb),
       heap_used_mb: Math.round(process.memoryUsage().heapUsed / 1048576),
       gc_runs: s.memory.gcRuns,
-      shedding: s.admission.memoryShedding,
+      shedding: s.admission.memoryPressure,
     },
     pool: {
       size: pool.size,
@@ -66,15 +56,15 @@ export function statusDocument(s: ServiceState): Record<string, unknown> {
       restarts: pool.restarts,
     },
     mirrors: s.config.DEEPINFRA_MIRRORS.map((url, index) => {
-      const m = pool.mirrors[index];
+      const m = s.health.view(index);
       return {
         index,
         host: mirrorHost(url),
-        circuit: m?.circuit ?? 'unknown', // 'unknown' until the workers' first report
-        latency_ms: m === undefined || m.latencyMs < 0 ? null : Math.round(m.latencyMs),
-        consecutive_failures: m?.consecutiveFailures ?? 0,
-        attempts: m?.attempts ?? 0,
-        failures: m?.failures ?? 0,
+        circuit: m.circuit,
+        latency_ms: m.latencyMs < 0 ? null : m.latencyMs,
+        consecutive_failures: m.consecutiveFailures,
+        attempts: m.attempts,
+        failures: m.failures,
       };
     }),
     alerts: monitor.alerts.list(),

@@ -1,0 +1,33 @@
+// The one place a finished request becomes figures (counters, and through them /status and /metrics) and its one log line.
+import type { Counters, Finished } from './counters.js';
+import { logLevelOf } from './errors.js';
+import { logRequest, type Logger } from './log.js';
+
+/** A finished request: what the counters take, and what only the log line carries. */
+export interface RequestRecord extends Finished {
+  readonly reqId: string;
+  /** Masked key id (hash prefix); null before (or without) a valid key. */
+  readonly keyId: string | null;
+  readonly model: string | null;
+  readonly attempts: number;
+}
+
+export function recordRequest(counters: Counters, log: Logger, r: RequestRecord): void {
+  counters.record(r);
+  logRequest(log, r.code === null ? 'info' : logLevelOf(r.code), {
+    req_id: r.reqId,
+    route: r.route,
+    key_id: r.keyId,
+    model: r.model,
+    stream: r.stream,
+    status: r.status,
+    outcome: r.outcome,
+    code: r.code,
+    duration_ms: Math.round(r.durationMs),
+    ttfb_ms: r.ttfbMs === null ? null : Math.round(r.ttfbMs),
+    bytes: r.bytes,
+    events: r.events,
+    mirror: r.mirror,
+    attempts: r.attempts,
+  });
+}

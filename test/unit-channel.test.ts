@@ -1,0 +1,70 @@
+// Channel (unit, fake port): per-turn batching, routing of worker messages by stream id, lost workers.
+import t from 'tap';
+import { Channel, type StreamEvents } from '../src/pool/channel.js';
+import type { FromWorker, OpenMsg, Port, ToWorker } from '../workers/protocol.js';
+
+function fakePort() {
+  const posted: ToWorker[][] = [];
+  let deliver: (b: FromWorker[]) => void = () => undefined;
+  const port: Port<FromWorker, ToWorker> = { postMessage: (b) => posted.push(b), onBatch: (h) => (deliver = h), close: () => undefined };
+  return { port, posted, deliver: (b: FromWorker[]) => deliver(b) };
+}
+
+function events() {
+  const heard: string[] = [];
+  const e: StreamEvents = {
+    onReply: (m) => heard.push(`reply ${m.status}`), onFail: (m) => heard.push(`fail ${m.code}`), onHead: () => heard.push('head'),
+    onData: (m) => heard.push(`data ${m.chunk}`), onEnd: (m) => heard.push(`end ${m.done}`), onLost: () => heard.push('lost'),
+  };
+  return { e, heard };
+}
+
+const open = (id: number): OpenMsg => ({ t: 'open', id, kind: 'chat', body: new Uint8Array(0), reqId: 'r', credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } });
+const meta = { mirror: 0, attempts: 1, model: 'm', stream: true };
+const stats = { events: 1, malformed: 0, promptTokens: 0, completionTokens: 0 };
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+t.test('opens and aborts of one turn go out as one message; credit goes at the end of the callback', async (t) => {
+  const f = fakePort();
+  const ch = new Channel(f.port, 0);
+  ch.open(open(1), events().e);
+  ch.open(open(2), events().e);
+  ch.abort(2);
+  t.equal(f.posted.length, 0, 'nothing posted within the callback');
+  await turn();
+  t.same(f.posted.map((b) => b.map((m) => `${m.t}${m.id}`)), [['open1', 'open2', 'abort2']]);
+  ch.credit(1, 5);
+  await Promise.resolve();
+  t.same(f.posted.at(-1), [{ t: 'credit', id: 1, n: 5 }], 'credit is flushed at the end of the current callback');
+  ch.credit(2, 5);
+  await turn();
+  t.equal(f.posted.length, 2, 'no credit for an aborted stream');
+});
+
+t.test('worker messages reach their stream; a stream ends with its reply, fail or end', async (t) => {
+  const f = fakePort();
+  const ch = new Channel(f.port, 0);
+  const a = events();
+  const b = events();
+  ch.open(open(1), a.e);
+  ch.open(open(2), b.e);
+  f.deliver([{ t: 'head', id: 1, meta }, { t: 'data', id: 1, chunk: 'x', n: 1 }, { t: 'fail', id: 2, code: 'upstream_timeout', message: '', param: null, meta }]);
+  f.deliver([{ t: 'end', id: 1, done: true, stats }, { t: 'data', id: 1, chunk: 'late', n: 4 }]);
+  t.same(a.heard, ['head', 'data x', 'end true'], 'nothing after the end');
+  t.same(b.heard, ['fail upstream_timeout']);
+  t.equal(ch.load, 0);
+});
+
+t.test('ready resolves on the worker’s announcement; a lost worker loses each stream once', async (t) => {
+  const f = fakePort();
+  const ch = new Channel(f.port, 3);
+  f.deliver([{ t: 'ready', threadId: 42 }]);
+  await ch.ready;
+  t.equal(ch.threadId, 42);
+  const a = events();
+  ch.open(open(1), a.e);
+  ch.lost();
+  ch.lost();
+  t.same(a.heard, ['lost']);
+  t.notOk(ch.alive);
+});

@@ -1,0 +1,119 @@
+// Exchange (unit, fake dispatcher): credit pauses and resumes the upstream, the first-event and idle limits, replies.
+import t from 'tap';
+import { Exchange, type ExchangeContext } from '../workers/exchange.js';
+import type { FromWorker, OpenMsg, StreamLimits, WorkerConfig } from '../workers/protocol.js';
+import { MirrorHealth } from '../workers/protocol.js';
+import { FakeUpstream, openAIError } from './helpers/fakes.js';
+
+const config: WorkerConfig = {
+  mirrors: ['http://m0.test/v1'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 10,
+  retryAfterCapMs: 1000, connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 10_000, maxUpstreamConnections: 10,
+  reasoningFormat: 'passthrough', modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20,
+};
+
+function setup(stream: boolean, o: { credit?: number; limits?: Partial<StreamLimits> } = {}) {
+  const up = new FakeUpstream();
+  const sent: FromWorker[] = [];
+  const finished: number[] = [];
+  const ctx: ExchangeContext = {
+    config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch,
+    send: (m) => sent.push(m), flushSoon: () => undefined, finished: (id) => finished.push(id),
+  };
+  const body = new TextEncoder().encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream }));
+  const open: OpenMsg = {
+    t: 'open', id: 7, kind: 'chat', body, reqId: 'r', credit: o.credit ?? 100,
+    limits: { firstByteMs: 1000, idleMs: 500, totalMs: 10_000, ...o.limits },
+  };
+  const ex = new Exchange(ctx, open, 'chat');
+  ex.start();
+  const data = (): string => sent.filter((m) => m.t === 'data').map((m) => (m.t === 'data' ? m.chunk : '')).join('');
+  return { up, sent, finished, ex, data };
+}
+
+const ev = (i: number, extra = ''): string => `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(i)}"}${extra}}]}\n\n`;
+
+t.test('an invalid body fails with a 400 code before any upstream call', async (t) => {
+  const up = new FakeUpstream();
+  const sent: FromWorker[] = [];
+  const ctx: ExchangeContext = { config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch, send: (m) => sent.push(m), flushSoon: () => undefined, finished: () => undefined };
+  new Exchange(ctx, { t: 'open', id: 1, kind: 'chat', body: new TextEncoder().encode('{"model":"m"}'), reqId: 'r', credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat').start();
+  t.match(sent, [{ t: 'fail', code: 'invalid_request', param: 'messages' }]);
+  t.equal(up.calls.length, 0);
+});
+
+t.test('no credit left: the upstream is paused; credit of a lump resumes it', async (t) => {
+  const L = Buffer.byteLength(ev(30));
+  const budget = 3 * L - 1; // room for two events and most of a third
+  const { up, sent, ex, data } = setup(true, { credit: budget });
+  up.last.respond(200, { 'content-type': 'text/event-stream' });
+  t.same(sent.map((m) => m.t), ['head']);
+  up.last.data(ev(30));
+  t.notOk(up.last.controller.paused, 'credit left: reading on');
+  up.last.data(ev(30) + ev(30));
+  t.ok(up.last.controller.paused, 'out of credit: paused');
+  ex.credit(L);
+  t.ok(up.last.controller.paused, `less than a lump (${Math.floor(budget / 2)} bytes) held: still paused`);
+  ex.credit(L);
+  t.notOk(up.last.controller.paused, 'a lump held again: resumed');
+  t.equal(data(), ev(30) + ev(30) + ev(30), 'events relayed unchanged, in order');
+});
+
+t.test('REQUEST_TIMEOUT covers the first event: headers alone do not satisfy it', async (t) => {
+  const { up, sent, ex } = setup(true, { limits: { firstByteMs: 1000, idleMs: 5000 } });
+  up.last.respond(200, { 'content-type': 'text/event-stream' });
+  up.last.data(': ping\n\n');
+  ex.check(ex.started + 1001);
+  t.match(sent.at(-1), { t: 'end', code: 'upstream_timeout', done: false }, 'no event within REQUEST_TIMEOUT, pings do not count');
+  t.ok(up.last.controller.aborted, 'the upstream request is cut');
+});
+
+t.test('after the first event STREAM_IDLE_TIMEOUT applies, but not while we paused the upstream', async (t) => {
+  const { up, sent, ex } = setup(true, { credit: 10, limits: { firstByteMs: 100_000, idleMs: 500, totalMs: 0 } });
+  up.last.respond(200, { 'content-type': 'text/event-stream' });
+  up.last.data(ev(20));
+  t.ok(up.last.controller.paused);
+  ex.check(performance.now() + 10_000);
+  t.equal(sent.at(-1)?.t, 'data', 'paused for our slow client: not idle');
+  ex.credit(1000);
+  t.notOk(up.last.controller.paused, 'resumed');
+  ex.check(performance.now() + 501);
+  t.match(sent.at(-1), { t: 'end', code: 'upstream_idle_timeout' });
+});
+
+t.test('[DONE] ends the stream clean; the upstream may finish its response (lingers) before it is cut', async (t) => {
+  const { up, sent, ex, finished } = setup(true);
+  up.last.respond(200, { 'content-type': 'text/event-stream' });
+  up.last.data(ev(1, ',"finish_reason":"stop"') + 'data: [DONE]\n\n');
+  t.match(sent.at(-1), { t: 'end', done: true });
+  t.same(finished, [], 'lingering: not finished yet');
+  t.notOk(up.last.controller.aborted);
+  ex.check(performance.now() + 2000);
+  t.ok(up.last.controller.aborted, 'cut after the linger time');
+  t.same(finished, [7]);
+});
+
+t.test('a stream that fails before its first event is retried; after it, it ends with an error event code', async (t) => {
+  const { up, sent } = setup(true);
+  up.last.respond(200, { 'content-type': 'text/event-stream' });
+  up.last.fail('ECONNRESET');
+  t.equal(up.calls.length, 1, 'MAX_RETRIES=0 here: no retry');
+  t.match(sent.at(-1), { t: 'fail', code: 'upstream_unreachable' });
+  const two = setup(true);
+  two.up.last.respond(200, { 'content-type': 'text/event-stream' });
+  two.up.last.data(ev(2));
+  two.up.last.fail('ECONNRESET');
+  t.match(two.sent.at(-1), { t: 'end', code: 'upstream_reset', done: false });
+});
+
+t.test('non-stream: the body is collected and replied whole; an upstream error is relayed with its status', async (t) => {
+  const ok = setup(false);
+  ok.up.last.respond(200, { 'content-type': 'application/json', 'x-ratelimit-remaining-requests': '9', 'set-cookie': ['x'] }, '{"id":"c"}');
+  t.match(ok.sent, [{ t: 'reply', status: 200, body: '{"id":"c"}', headers: { 'content-type': 'application/json', 'x-ratelimit-remaining-requests': '9' } }]);
+  t.notOk('set-cookie' in (ok.sent[0] as { headers: object }).headers, 'headers are allow-listed');
+  const bad = setup(false);
+  bad.up.last.respond(422, {}, openAIError('nope'));
+  t.match(bad.sent, [{ t: 'reply', status: 422, body: /nope/ }]);
+  const html = setup(false);
+  html.up.last.respond(404, {}, '<html>');
+  t.match(html.sent, [{ t: 'reply', status: 404, body: /upstream_404/ }], 'a non-OpenAI error body becomes one');
+});
