@@ -11,7 +11,7 @@ import type { WorkerConfig } from '../workers/protocol.js';
 import { closeListen, createApp, listen, loadUws, type ListenSocket } from './http/uws.js';
 import { mountRoutes, type ExtraRoutes } from './http/server.js';
 import type { ActiveExchange, ServiceState } from './state.js';
-import { publicSettings } from './config.js';
+import { proxySummary, publicSettings } from './config.js';
 
 const SWEEP_MS = 100;
 
@@ -48,12 +48,17 @@ export function workerConfig(c: Config): WorkerConfig {
     maxResponseBytes: c.MAX_RESPONSE_SIZE,
     maxBodyBytes: c.MAX_BODY_SIZE,
     maxEventBytes: c.MAX_EVENT_SIZE,
+    httpProxy: c.HTTP_PROXY ?? null,
+    httpsProxy: c.HTTPS_PROXY ?? null,
+    noProxy: c.NO_PROXY ?? null,
   };
 }
 
 export async function startService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
   for (const w of config.warnings) log.warn({ setting: 'DEEPINFRA_MIRRORS' }, w);
+  const proxy = proxySummary(config);
+  if (proxy) log.info({ proxy }, 'upstream requests go through a forward proxy (HTTP_PROXY / HTTPS_PROXY, except NO_PROXY)');
   const rt = loadUws(config.REQUIRE_NATIVE_UWS);
   if (!rt.native) log.error({ error: rt.nativeError }, 'uWebSockets.js native build NOT loaded: running on the slow JS fallback');
   const admission = new Admission({

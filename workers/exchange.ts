@@ -15,7 +15,6 @@ import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FromWorker, OpenMsg, UpstreamMeta, WorkerConfig, WorkerErrorCode } from './protocol.js';
 import type { Mirrors } from './mirrors.js';
-import type { Agent } from 'undici';
 import { validateBody } from './validate.js';
 import { allowedResponseHeaders, dispatchAttempt, headerValue, isRetryableStatus, isTimeoutError, retryAfterMs } from './upstream.js';
 import { StreamRelay } from './relay.js';
@@ -25,7 +24,7 @@ import { decodeSync, isOpenAIError, makeDecoder } from './bodies.js';
 export interface ExchangeContext {
   readonly config: WorkerConfig;
   readonly mirrors: Mirrors;
-  readonly agent: Agent;
+  readonly agent: Dispatcher;
   send(msg: FromWorker): void;
   /** Flush the outbox at the end of this callback rather than of this turn. */
   flushSoon(): void;
