@@ -11,7 +11,7 @@ const BODY = JSON.stringify(chat('sim/echo'));
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // uWS v20.51 (@based/uws@6.0.1) answers most malformed requests itself with an error status and closes at once
-// (measured: HTTP/1.0, bare LF, absolute-form and asterisk targets get 505, obs-fold 400, more than ~70 header lines
+// (measured: HTTP/1.0, bare LF, absolute-form and asterisk targets get 505, obs-fold 400, about 100 header lines or more
 // 431); a request it can never complete (slow headers, a bare CR in a value) is cut at its idle timeout.
 // Either way: no slot held, nothing reaches the upstream, nothing injected.
 const UWS_REFUSES: Readonly<Record<string, number | null>> = {
