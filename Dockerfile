@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 # deepinfra-proxy image: build with tsc, run with production dependencies only, as `node`, under tini.
 #
-# Base image: node:20-bookworm-slim. uWebSockets.js ships a prebuilt binary for Node 20 (ABI 115) that needs
-# glibc >= 2.31; bookworm has glibc 2.36. Do NOT use node:*-alpine: musl cannot load the binary, and the
-# package would silently fall back to a slow JS server (the service refuses to start instead).
+# Base image: node:22-bookworm-slim (Node 22 LTS). uWebSockets.js (@based/uws 6.0.1, uWS v20.51) ships prebuilt
+# binaries for Node 20 and 22 (ABI 115, 127) that need glibc >= 2.27; bookworm has glibc 2.36. Its Node 24 binaries
+# need glibc >= 2.38, so node:24-bookworm-* cannot load them (trixie has 2.41, but is untested here). Do NOT use
+# node:*-alpine: musl cannot load any of them, and the service refuses to start (there is no JS fallback).
 
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,7 +16,7 @@ COPY workers ./workers
 # Only the service is compiled here (tests and benchmarks are not copied, so tsc skips them).
 RUN npx tsc -p tsconfig.json
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:22-bookworm-slim AS runtime
 # tini as PID 1: forwards SIGTERM to node and reaps zombies (or run the image with `docker run --init`).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
@@ -26,7 +27,10 @@ ENV NODE_ENV=production \
     PORT=8000
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# uWebSockets.js ships 36 binaries (~180 MB); keep only the one this image's node loads (~7 MB), and fail the
+# build if it is missing.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
+    && node -e 'const fs = require("fs"), dir = "node_modules/uWebSockets.js/"; const keep = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`; if (!fs.existsSync(dir + keep)) throw new Error("uWebSockets.js has no " + keep); for (const f of fs.readdirSync(dir)) if (f.startsWith("uws_") && f.endsWith(".node") && f !== keep) fs.rmSync(dir + f);'
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/workers ./dist/workers
 COPY profiles ./profiles

@@ -70,6 +70,33 @@ const upstreamUrl = z.string().transform((raw, ctx) => {
   return u.href.replace(/\/+$/, '').replace(/\/chat\/completions$/, '');
 });
 
+/**
+ * A forward proxy URL (HTTP_PROXY / HTTPS_PROXY): http or https, credentials allowed (sent as Proxy-Authorization,
+ * never logged). Without a scheme http:// is assumed, as the Go version's http.ProxyFromEnvironment does.
+ */
+const proxyUrl = z.string().trim().min(1).transform((raw, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
+  } catch {
+    // the text is not echoed: it may carry a password
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is not a URL' });
+    return z.NEVER;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${u.protocol}" is not http or https (socks proxies are not supported)` });
+    return z.NEVER;
+  }
+  if (!u.hostname) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'has no host' });
+    return z.NEVER;
+  }
+  return u.href;
+});
+
+/** The proxy variables, read as undici's EnvHttpProxyAgent reads them: the lowercase form wins when both are set. */
+export const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'] as const;
+
 const schema = z.object({
   PROFILE: z.enum(PROFILES).default('basic'),
   PORT: int(0, 65535).default('8000'),
@@ -120,6 +147,9 @@ const schema = z.object({
   ALERT_MEMORY: num(0, 1).default('0.8'),
   ALERT_ERROR_RATE: num(0, 1).default('0.05'),
   REQUIRE_NATIVE_UWS: bool.default('true'),
+  HTTP_PROXY: proxyUrl.optional(),
+  HTTPS_PROXY: proxyUrl.optional(),
+  NO_PROXY: z.string().trim().optional(),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -152,6 +182,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const merged: Record<string, string | undefined> = {};
   if (dotenvPath && existsSync(dotenvPath)) Object.assign(merged, parseDotenv(readFileSync(dotenvPath)));
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v;
+
+  for (const name of PROXY_VARIABLES) {
+    const lower = merged[name.toLowerCase()];
+    if (lower !== undefined) merged[name] = lower;
+  }
 
   const hints = Object.keys(RENAMED).filter((k) => merged[k] !== undefined);
   if (hints.length > 0) {
@@ -222,5 +257,25 @@ export function publicSettings(c: Config): Record<string, unknown> {
     pool_size: c.POOL_SIZE,
     mirrors: c.DEEPINFRA_MIRRORS.length,
     reasoning_format: c.REASONING_FORMAT,
+  };
+}
+
+/** A proxy URL without its credentials (for logs and /status). */
+export function redactProxyUrl(url: string): string {
+  const u = new URL(url);
+  const auth = u.username !== '' || u.password !== '';
+  u.username = '';
+  u.password = '';
+  return auth ? `${u.href} (with credentials)` : u.href;
+}
+
+/** Which forward proxy upstream requests use, without credentials; null when none is set. */
+export function proxySummary(c: Config): { http_proxy: string | null; https_proxy: string | null; no_proxy: string | null } | null {
+  if (!c.HTTP_PROXY && !c.HTTPS_PROXY) return null;
+  return {
+    http_proxy: c.HTTP_PROXY ? redactProxyUrl(c.HTTP_PROXY) : null,
+    // undici sends https traffic through HTTP_PROXY when HTTPS_PROXY is not set
+    https_proxy: c.HTTPS_PROXY ? redactProxyUrl(c.HTTPS_PROXY) : c.HTTP_PROXY ? redactProxyUrl(c.HTTP_PROXY) : null,
+    no_proxy: c.NO_PROXY ?? null,
   };
 }

@@ -8,7 +8,8 @@ async function demo(): Promise<void> {
   const sim = await startSimulator({ port: 0 });
   let config;
   try {
-    config = loadConfigWith({ DEEPINFRA_MIRRORS: sim.baseUrl });
+    // the simulator is local: never reach it through a forward proxy set in the environment
+    config = loadConfigWith({ DEEPINFRA_MIRRORS: sim.baseUrl, NO_PROXY: '*', no_proxy: '*' });
   } catch (e) {
     process.stderr.write(`demo: ${e instanceof ConfigError ? e.message : String(e)}\n`);
     process.exit(2);

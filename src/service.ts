@@ -10,7 +10,7 @@ import { MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
 import { closeListen, createApp, listen, loadUws, type ListenSocket } from './http/uws.js';
 import { mountRoutes } from './http/server.js';
 import type { ActiveExchange, ServiceState } from './state.js';
-import { publicSettings } from './config.js';
+import { proxySummary, publicSettings } from './config.js';
 import { Signal } from './signal.js';
 import { Monitor } from './monitoring/monitor.js';
 import { Metrics } from './monitoring/metrics.js';
@@ -35,7 +35,7 @@ export interface Service {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export function workerConfig(c: Config, health: SharedArrayBuffer): WorkerConfig {
+export function workerConfig(c: Config, health: SharedArrayBuffer = MirrorHealth.allocate(c.DEEPINFRA_MIRRORS.length)): WorkerConfig {
   return {
     mirrors: c.DEEPINFRA_MIRRORS,
     health,
@@ -51,12 +51,17 @@ export function workerConfig(c: Config, health: SharedArrayBuffer): WorkerConfig
     modelsCacheTtlMs: c.MODELS_CACHE_TTL,
     maxResponseBytes: c.MAX_RESPONSE_SIZE,
     maxEventBytes: c.MAX_EVENT_SIZE,
+    httpProxy: c.HTTP_PROXY ?? null,
+    httpsProxy: c.HTTPS_PROXY ?? null,
+    noProxy: c.NO_PROXY ?? null,
   };
 }
 
 export async function startService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
   for (const w of config.warnings) log.warn({ setting: 'DEEPINFRA_MIRRORS' }, w);
+  const proxy = proxySummary(config);
+  if (proxy) log.info({ proxy }, 'upstream requests go through a forward proxy (HTTP_PROXY / HTTPS_PROXY, except NO_PROXY)');
   const rt = loadUws(config.REQUIRE_NATIVE_UWS);
   if (!rt.native) log.error({ error: rt.nativeError }, 'uWebSockets.js native build NOT loaded: running on the slow JS fallback');
   const admission = new Admission({

@@ -196,7 +196,7 @@ void t.test('Dockerfile: glibc base, production deps, non-root, tini, the start 
   const df = read('Dockerfile');
   const froms = [...df.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
   t.ok(froms.length >= 2, 'multi-stage');
-  for (const f of froms) t.equal(f, 'node:20-bookworm-slim');
+  for (const f of froms) t.equal(f, 'node:22-bookworm-slim', 'Node 22 on glibc (bookworm: 2.36 >= the 2.27 uWS needs)');
   t.match(df, /^RUN npm ci\b/m);
   t.match(df, /^RUN npm ci --omit=dev\b/m);
   t.match(df, /^USER node$/m);

@@ -136,6 +136,13 @@ export interface WorkerConfig {
   readonly maxResponseBytes: number;
   /** Framer cap: one SSE event larger than this ends the stream with upstream_bad_response. */
   readonly maxEventBytes: number;
+  /**
+   * HTTP_PROXY / HTTPS_PROXY / NO_PROXY as config.ts read them (null: not set). Workers never read process.env,
+   * so these are passed explicitly to undici's EnvHttpProxyAgent.
+   */
+  readonly httpProxy: string | null;
+  readonly httpsProxy: string | null;
+  readonly noProxy: string | null;
 }
 
 /**

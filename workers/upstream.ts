@@ -1,5 +1,5 @@
 // The only user of undici: one upstream attempt as a dispatch with pause/resume, behind an interface tests can fake.
-import { Agent } from 'undici';
+import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteKind, WorkerConfig } from './protocol.js';
 
@@ -52,15 +52,38 @@ interface Target {
   readonly basePath: string;
 }
 
-/** The undici client of one worker: a pooled Agent sized from MAX_CONCURRENT_CONNECTIONS. */
-export function createUpstream(config: WorkerConfig): Upstream {
-  const agent = new Agent({
+/**
+ * The upstream dispatcher: a plain Agent, or undici's EnvHttpProxyAgent when HTTP_PROXY or HTTPS_PROXY is set.
+ * The proxy values are always passed explicitly ('' for unset): EnvHttpProxyAgent falls back to process.env for
+ * an option left undefined, and workers never read the environment. Through a proxy every upstream connection is
+ * a CONNECT tunnel (http mirrors too), and the per-origin pools inside keep the same `connections` cap.
+ */
+export function createAgent(config: WorkerConfig): Dispatcher {
+  const options = {
     connections: config.maxUpstreamConnections,
     pipelining: 1,
     keepAliveTimeout: 4_000,
     connect: { timeout: config.connectTimeoutMs },
     // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
+  };
+  if (!config.httpProxy && !config.httpsProxy) return new Agent(options);
+  const timeout = config.connectTimeoutMs;
+  return new EnvHttpProxyAgent({
+    ...options,
+    httpProxy: config.httpProxy ?? '',
+    httpsProxy: config.httpsProxy ?? '',
+    noProxy: config.noProxy ?? '',
+    // CONNECT_TIMEOUT covers the whole way to a usable socket: TCP to the proxy, its answer to CONNECT, and TLS
+    // to the mirror inside the tunnel (the `connect` option above only reaches mirrors that are not proxied)
+    proxyTls: { timeout },
+    requestTls: { timeout },
+    clientFactory: (origin, opts) => new Pool(origin, { ...opts, headersTimeout: timeout }),
   });
+}
+
+/** The undici client of one worker: a pooled dispatcher sized from MAX_CONCURRENT_CONNECTIONS. */
+export function createUpstream(config: WorkerConfig): Upstream {
+  const agent = createAgent(config);
   const targets = new Map<string, Target>();
   const target = (mirror: string): Target => {
     let t = targets.get(mirror);

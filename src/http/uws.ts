@@ -1,5 +1,7 @@
-// The only importer of uWebSockets.js: loads the native build (refusing the silent JS fallback) and listens.
+// The only importer of uWebSockets.js: loads the native build (with a start-up error that says what is needed) and listens.
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type * as UWS from 'uWebSockets.js';
 
 export type HttpResponse = UWS.HttpResponse;
@@ -9,9 +11,14 @@ export type ListenSocket = UWS.us_listen_socket;
 
 const require = createRequire(import.meta.url);
 
+/** What the installed build (`@based/uws@6.0.1`, uWS v20.51.0) runs on; the start-up error repeats it. */
+export const UWS_REQUIREMENTS =
+  'Node 20 or 22 on Linux x64/arm64 with glibc >= 2.27 (Debian 10+, Ubuntu 18.04+; not Alpine/musl); ' +
+  'its Node 24 builds need glibc >= 2.38 and are not supported here';
+
 export interface UwsRuntime {
   readonly uws: typeof UWS;
-  /** True when the native binary is in use (the package silently falls back to a slow JS server otherwise). */
+  /** True when the native binary is in use. This build has no JS fallback, so a loaded runtime is always native. */
   readonly native: boolean;
   readonly nativeError: string | null;
 }
@@ -19,34 +26,54 @@ export interface UwsRuntime {
 let runtime: UwsRuntime | null = null;
 
 /**
- * Loads uWebSockets.js. With `requireNative`, a missing native build is an error (no silent fallback).
- * The unofficial package ships binaries under binaries/, an official release at its root: both are tried.
+ * Loads uWebSockets.js. The package (`@based/uws`) has no JS fallback and no subpath exports: its entry point
+ * requires `uws_<platform>_<arch>_<abi>.node` from its own folder and throws when that fails. The binary's
+ * presence is checked first so the error can tell "no build for this Node" from "the build does not load here"
+ * (typically glibc too old, or musl). With or without `requireNative` a failure throws: there is nothing slower
+ * to fall back to (REQUIRE_NATIVE_UWS=false only changes the wording).
  */
-export function loadUws(requireNative: boolean): UwsRuntime {
-  if (runtime) {
-    if (requireNative && !runtime.native) throw new Error(`uWebSockets.js native build not loaded: ${runtime.nativeError}`);
-    return runtime;
-  }
+export function loadUws(requireNative = true): UwsRuntime {
+  if (runtime) return runtime;
   const name = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-  let nativeError: string | null = null;
-  let native = false;
-  for (const path of [`uWebSockets.js/binaries/${name}`, `uWebSockets.js/${name}`]) {
-    try {
-      require(path);
-      native = true;
-      break;
-    } catch (e) {
-      nativeError ??= e instanceof Error ? e.message.split('\n')[0] ?? String(e) : String(e);
-    }
+  let entry: string;
+  try {
+    entry = require.resolve('uWebSockets.js');
+  } catch (e) {
+    throw new Error(`uWebSockets.js is not installed (${firstLine(e)}): run npm ci`);
   }
-  if (!native && requireNative) {
-    throw new Error(
-      `uWebSockets.js native build ${name} could not be loaded (${nativeError}); refusing the slow JS fallback. ` +
-        'Use Node 20 on glibc >= 2.31 (x64/arm64), or set REQUIRE_NATIVE_UWS=false to run degraded.',
-    );
+  const noFallback = requireNative ? '' : ' (REQUIRE_NATIVE_UWS=false cannot help: this build has no JS fallback)';
+  if (!existsSync(join(dirname(entry), name))) {
+    throw new Error(`uWebSockets.js has no native build ${name} for ${thisNode()}. It needs ${UWS_REQUIREMENTS}.${noFallback}`);
   }
-  runtime = { uws: require('uWebSockets.js') as typeof UWS, native, nativeError: native ? null : nativeError };
+  let uws: typeof UWS;
+  try {
+    uws = require('uWebSockets.js') as typeof UWS;
+  } catch (e) {
+    throw new Error(`uWebSockets.js native build ${name} does not load on ${thisNode()}: ${nativeCause(e)}. It needs ${UWS_REQUIREMENTS}.${noFallback}`);
+  }
+  runtime = { uws, native: true, nativeError: null };
   return runtime;
+}
+
+function firstLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.split('\n')[0] ?? text;
+}
+
+/** The package wraps the dlopen error after its own text: keep the last non-empty line (e.g. "GLIBC_2.38 not found"). */
+function nativeCause(e: unknown): string {
+  const lines = (e instanceof Error ? e.message : String(e)).split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  return lines[lines.length - 1] ?? 'unknown error';
+}
+
+/** "Node 24.1.0 (ABI 137, linux-x64, glibc 2.36)": only built for an error message (the report costs a few ms). */
+function thisNode(): string {
+  let libc = '';
+  if (process.platform === 'linux') {
+    const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
+    libc = `, glibc ${report.header?.glibcVersionRuntime ?? 'not found (musl?)'}`;
+  }
+  return `Node ${process.versions.node} (ABI ${process.versions.modules}, ${process.platform}-${process.arch}${libc})`;
 }
 
 export function createApp(rt: UwsRuntime): TemplatedApp {

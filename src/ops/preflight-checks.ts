@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { loadConfig, ConfigError, type Config } from '../config.js';
 import { FD_HEADROOM, FDS_PER_STREAM, GUIDE_PROFILES, tableConcurrency } from './capacity.js';
 import { errorText, fail, pass, warn, type CheckResult } from './report.js';
+import { UWS_REQUIREMENTS } from '../http/uws.js';
 
 /** Reads a file as text, or null when it does not exist or cannot be read. */
 export type FileReader = (path: string) => string | null;
@@ -93,7 +94,8 @@ export function checkCpus(profile: string, maxConnections: number, cpus: number)
   return pass('cpus', `${cpus} cores ≥ ${p.cores} for the ${p.profile} profile (guide: up to ${fits} streams)`, data);
 }
 
-export function checkNativeUws(probe: () => { native: boolean; nativeError: string | null }, required: boolean): CheckResult {
+/** `_required` (REQUIRE_NATIVE_UWS) no longer matters: the uWS build in use has no JS fallback to run on. */
+export function checkNativeUws(probe: () => { native: boolean; nativeError: string | null }, _required: boolean): CheckResult {
   let r: { native: boolean; nativeError: string | null };
   try {
     r = probe();
@@ -101,8 +103,7 @@ export function checkNativeUws(probe: () => { native: boolean; nativeError: stri
     r = { native: false, nativeError: errorText(e) };
   }
   if (r.native) return pass('native-uws', 'the uWebSockets.js native build loads');
-  const effect = required ? 'the service will refuse to start (REQUIRE_NATIVE_UWS=true)' : 'the service would run on the slow JS fallback';
-  return fail('native-uws', `native build not loaded (${r.nativeError ?? 'unknown error'}): ${effect}; use Node 20 on glibc ≥ 2.31 (x64/arm64)`);
+  return fail('native-uws', `native build not loaded (${r.nativeError ?? 'unknown error'}): the service will refuse to start; it needs ${UWS_REQUIREMENTS}`);
 }
 
 export type Fetcher = (url: string, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<{ status: number; body?: { cancel(): Promise<void> } | null }>;
