@@ -26,6 +26,8 @@ export interface SimOptions {
   fail: number;
   /** reasoning: how many reasoning_content chunks come first. */
   reasoning: number;
+  /** tools: how many tool calls one answer makes (streamed one after the other). */
+  calls: number;
   /** Overrides the finish_reason of the last chunk. */
   finish: FinishReason | undefined;
 }
@@ -75,6 +77,7 @@ export function parseModel(model: unknown): SimSpec {
     seed: num(raw['seed']) ?? 42,
     fail: num(raw['fail']) ?? 2,
     reasoning: num(raw['reasoning']) ?? 3,
+    calls: Math.max(1, num(raw['calls']) ?? 1),
     finish: finishRaw !== undefined && FINISH_SET.has(finishRaw) ? (finishRaw as FinishReason) : undefined,
   };
   return { model: name, behaviour, opts };
