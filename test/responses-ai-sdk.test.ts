@@ -54,6 +54,19 @@ t.test('generateText with a tool: call, local execute, result back, final text',
   t.match(bridge.sent.at(-1), { tools: [{ type: 'function', function: { name: TOOL_NAME } }] });
 });
 
+t.test('text before a call: the default store makes the next step an item_reference (a clear 400); store: false works', async (t) => {
+  const model = openai('sim/tools;tokens=2');
+  const args = { model, prompt: 'Weather in Paris?', tools: { [TOOL_NAME]: weather }, stopWhen: stepCountIs(3) };
+  const err = await generateText(args).catch((e: unknown) => e);
+  t.match(err, { statusCode: 400, message: /item_reference.*keeps no state.*store to false/ });
+  t.match(bridge.received.at(-1), { input: [{ role: 'user' }, { type: 'item_reference' }, { type: 'function_call' }, { type: 'function_call_output' }] });
+  const r = await generateText({ ...args, providerOptions: { openai: { store: false } } });
+  t.equal(r.steps.length, 2);
+  t.equal(r.steps[0]?.text, 'tok0 tok1 ');
+  t.equal(r.text, 'The tool said: {"city":"Paris","sky":"sunny"}');
+  t.match(bridge.sent.at(-1), { messages: [{ role: 'user' }, { role: 'assistant', content: 'tok0 tok1 ', tool_calls: [{ function: { name: TOOL_NAME } }] }, { role: 'tool' }] });
+});
+
 t.test('streamText with a tool round trip', async (t) => {
   const r = streamText({ model: openai('sim/tools'), prompt: 'Weather in Paris?', tools: { [TOOL_NAME]: weather }, stopWhen: stepCountIs(3) });
   const types = new Set<string>();

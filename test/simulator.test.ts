@@ -130,6 +130,10 @@ t.test('tools: calls=N parallel calls; a tool result as the last message gets a 
   const after = [...msgs('q'), { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
     { role: 'tool', tool_call_id: 'c1', content: 'sunny' }];
   t.equal(contentOf(chunks(await (await post('/chat/completions', { model: 'sim/tools', stream: true, messages: after })).text())), 'The tool said: sunny');
+  const talk = chunks(await (await post('/chat/completions', { model: 'sim/tools;tokens=2', stream: true, messages: msgs('q') })).text());
+  t.equal(contentOf(talk), 'tok0 tok1 ', 'tokens=N: text before the call');
+  t.ok(talk.some((c) => (c.choices[0]?.['delta'] as Json)['tool_calls'] !== undefined));
+  t.match(await (await post('/chat/completions', { model: 'sim/tools;tokens=1', messages: msgs('q') })).json(), { choices: [{ message: { content: 'tok0 ', tool_calls: [{ id: String }] } }] });
   t.match(await (await post('/chat/completions', { model: 'sim/tools', messages: after })).json(), { choices: [{ message: { content: 'The tool said: sunny' }, finish_reason: 'stop' }] });
 });
 

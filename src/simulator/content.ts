@@ -120,6 +120,8 @@ export function makePlan(spec: SimSpec, body: Json, kind: 'chat' | 'completion')
   if (behaviour === 'tools' && toolResult !== undefined) {
     content = pieces(`${TOOL_RESULT_PREFIX}${toolResult}`, 4);
   } else if (behaviour === 'tools' && kind === 'chat') {
+    // An explicit tokens=N says N content tokens first, as models that talk before they call do.
+    if (opts.tokens !== undefined) for (let i = 0; i < n; i++) content.push(tokenText(i, opts.unicode, opts.size));
     toolArgs = pieces(TOOL_ARGS, 4);
     finish = 'tool_calls';
   } else if (behaviour === 'huge') {
@@ -210,7 +212,7 @@ export function* completionEvents(meta: Meta, plan: Plan, includeUsage: boolean)
 }
 
 export function chatBody(meta: Meta, plan: Plan): Json {
-  const message: Json = { role: 'assistant', content: plan.toolArgs ? null : plan.content.join('') };
+  const message: Json = { role: 'assistant', content: plan.toolArgs && plan.content.length === 0 ? null : plan.content.join('') };
   if (plan.reasoning.length > 0) message['reasoning_content'] = plan.reasoning.join('');
   if (plan.toolArgs) {
     const args = plan.toolArgs.join('');
