@@ -3,7 +3,7 @@
 import t from 'tap';
 import OpenAI from 'openai';
 import { chatToResponse } from '../workers/responses/reply.js';
-import { translateRequest, type TranslatedRequest } from '../workers/responses/request.js';
+import { translateBody, translateRequest, type TranslatedRequest } from '../workers/responses/request.js';
 import { newResponseContext, type ResponseContext } from '../workers/responses/shape.js';
 import { ResponsesStream } from '../workers/responses/stream.js';
 import { startSimulator, TOOL_ARGS, TOOL_NAME } from '../src/simulator/index.js';
@@ -177,6 +177,13 @@ t.test('request: clear 400s with param', async (t) => {
   t.equal(translateRequest({ model: 'm', input: 'x', store: false, previous_response_id: null }).ok, true, 'store false and null id are fine');
 });
 
+t.test('translateBody: raw bytes, refused like the other routes when not UTF-8 JSON', async (t) => {
+  t.match(translateBody(Buffer.from(JSON.stringify({ model: 'm', input: 'x' }))), { ok: true, model: 'm' });
+  t.match(translateBody(Buffer.from([0x7b, 0xff, 0x7d])), { ok: false, code: 'invalid_utf8', param: null });
+  t.match(translateBody(Buffer.from('{"model":')), { ok: false, code: 'invalid_json', param: null });
+  t.match(translateBody(Buffer.from('{"model":"m","input":"x","store":true}')), { ok: false, code: 'invalid_request', param: 'store' });
+});
+
 t.test('non-stream: text, reasoning, tool calls, usage, incomplete', async (t) => {
   const ctx = ctxOf('asked', { instructions: 'I', temperature: 0.5, metadata: { a: 'b' } });
   const r = chatToResponse({
@@ -210,6 +217,8 @@ t.test('non-stream: text, reasoning, tool calls, usage, incomplete', async (t) =
   const cut = chatToResponse({ choices: [{ message: { content: 'abc' }, finish_reason: 'length' }] }, ctx);
   t.match(cut, { ok: true, finishReason: 'length', response: { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, output: [{ status: 'incomplete' }], model: 'asked' } });
   t.match(chatToResponse({ choices: [{ message: { content: 'x' }, finish_reason: 'content_filter' }] }, ctx), { response: { incomplete_details: { reason: 'content_filter' } } });
+  const vllm = chatToResponse({ choices: [{ message: { content: 'a', reasoning: 'r' }, finish_reason: 'stop' }] }, ctx);
+  t.match(vllm, { ok: true, response: { output: [{ type: 'reasoning', content: [{ text: 'r' }] }, { type: 'message' }] } }, 'vLLM `reasoning` field');
   for (const badJson of [null, [], { choices: [] }, { choices: [{}] }]) {
     t.match(chatToResponse(badJson, ctx), { ok: false, code: 'upstream_bad_response', param: null });
   }

@@ -1,6 +1,6 @@
 // A non-stream chat completion (upstream JSON) → the Responses `response` object.
 import { functionCallItem, messageItem, reasoningItem } from './items.js';
-import { incompleteReason, isObj, itemId, mapUsage, responseObject, str, type Obj, type ResponseContext } from './shape.js';
+import { incompleteReason, isObj, itemId, mapUsage, reasoningOf, responseObject, str, type Obj, type ResponseContext } from './shape.js';
 
 export type ReplyResult =
   | { readonly ok: true; readonly response: Obj; readonly finishReason: string | null }
@@ -8,11 +8,6 @@ export type ReplyResult =
 
 function bad(message: string): ReplyResult {
   return { ok: false, code: 'upstream_bad_response', message, param: null };
-}
-
-/** Reasoning text of a chat message or delta: `reasoning_content` (DeepInfra, DeepSeek) or `reasoning` (vLLM). */
-export function reasoningOf(m: Obj): string {
-  return str(m.reasoning_content) || str(m.reasoning);
 }
 
 /**

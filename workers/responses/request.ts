@@ -1,5 +1,6 @@
 // A Responses API request → the chat-completions body to send upstream, plus the fields the response echoes.
 import { z } from 'zod';
+import { decodeJson, type InvalidRequest } from '../validate.js';
 import { inputToMessages } from './input.js';
 import { invalid, isInvalid, isObj, type Invalid, type Obj, type ResponseEcho } from './shape.js';
 
@@ -40,6 +41,12 @@ const STATEFUL: ReadonlyArray<readonly [string, (v: unknown) => boolean, string]
   ['background', (v) => v === true, `'background: true' is not supported: ${STATELESS}.`],
   ['prompt', (v) => v != null, `Stored prompts ('prompt') are not supported: ${STATELESS}.`],
 ];
+
+/** The raw request body → translateRequest (invalid UTF-8 and JSON are refused as on the other routes). */
+export function translateBody(body: Uint8Array): TranslatedRequest | InvalidRequest {
+  const decoded = decodeJson(body);
+  return decoded.ok ? translateRequest(decoded.value) : decoded;
+}
 
 /** Validates a parsed Responses request body and translates it. Unknown extra fields are ignored. */
 export function translateRequest(value: unknown): TranslatedRequest | Invalid {

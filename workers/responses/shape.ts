@@ -136,6 +136,11 @@ export function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** Reasoning text of a chat message or delta: `reasoning_content` (DeepInfra, DeepSeek) or `reasoning` (vLLM). */
+export function reasoningOf(m: Obj): string {
+  return str(m.reasoning_content) || str(m.reasoning);
+}
+
 /** A request the translation refuses: a 400 with the offending parameter (OpenAI's dotted/indexed path). */
 export interface Invalid {
   readonly ok: false;

@@ -7,9 +7,8 @@
 //   finish()     .done events still owed, then response.completed (response.incomplete for length / content_filter)
 //   fail()       response.failed with the error and the output so far (a failure after the first byte, CONTRACT §4)
 import { functionCallItem, messageItem, reasoningItem, reasoningPart, textPart, type ItemStatus } from './items.js';
-import { reasoningOf } from './reply.js';
 import {
-  incompleteReason, isObj, itemId, mapUsage, responseObject, str,
+  incompleteReason, isObj, itemId, mapUsage, reasoningOf, responseObject, str,
   type Obj, type ResponseContext, type ResponseStatus, type ResponseUsage,
 } from './shape.js';
 
