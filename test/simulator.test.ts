@@ -116,6 +116,27 @@ t.test('reasoning and tools', async (t) => {
   t.match(ns, { choices: [{ message: { tool_calls: [{ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] }, finish_reason: 'tool_calls' }] });
 });
 
+t.test('tools: calls=N parallel calls; a tool result as the last message gets a text answer', async (t) => {
+  const tc = chunks(await (await post('/chat/completions', { model: 'sim/tools;calls=2', stream: true, messages: msgs('q') })).text());
+  const calls = tc.flatMap((c) => ((c.choices[0]?.['delta'] as Json)['tool_calls'] as Json[] | undefined) ?? []);
+  t.same([...new Set(calls.map((c) => c['index']))], [0, 1], 'two calls, one after the other');
+  const ids = calls.filter((c) => c['id'] !== undefined).map((c) => c['id']);
+  t.equal(new Set(ids).size, 2, 'distinct ids');
+  for (const i of [0, 1]) {
+    t.equal(calls.filter((c) => c['index'] === i).map((c) => (c['function'] as Json)['arguments']).join(''), '{"city":"Paris"}');
+  }
+  const ns = (await (await post('/chat/completions', { model: 'sim/tools;calls=2', messages: msgs('q') })).json()) as { choices: [{ message: { tool_calls: Json[] } }] };
+  t.equal(ns.choices[0].message.tool_calls.length, 2);
+  const after = [...msgs('q'), { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+    { role: 'tool', tool_call_id: 'c1', content: 'sunny' }];
+  t.equal(contentOf(chunks(await (await post('/chat/completions', { model: 'sim/tools', stream: true, messages: after })).text())), 'The tool said: sunny');
+  const talk = chunks(await (await post('/chat/completions', { model: 'sim/tools;tokens=2', stream: true, messages: msgs('q') })).text());
+  t.equal(contentOf(talk), 'tok0 tok1 ', 'tokens=N: text before the call');
+  t.ok(talk.some((c) => (c.choices[0]?.['delta'] as Json)['tool_calls'] !== undefined));
+  t.match(await (await post('/chat/completions', { model: 'sim/tools;tokens=1', messages: msgs('q') })).json(), { choices: [{ message: { content: 'tok0 ', tool_calls: [{ id: String }] } }] });
+  t.match(await (await post('/chat/completions', { model: 'sim/tools', messages: after })).json(), { choices: [{ message: { content: 'The tool said: sunny' }, finish_reason: 'stop' }] });
+});
+
 t.test('split: many small reads that reassemble to the same events', async (t) => {
   const { res } = await rawPost({ model: 'sim/split;tokens=6;seed=7', stream: true, messages: msgs('q') });
   const parts: Buffer[] = [];

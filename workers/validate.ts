@@ -34,21 +34,27 @@ export interface InvalidRequest {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
-/** Decodes, parses and validates a body. The caller forwards the original bytes when this says ok. */
-export function validateBody(kind: Exclude<RouteKind, 'models'>, body: Uint8Array): ValidRequest | InvalidRequest {
+/** Decodes a body as UTF-8 and parses it as JSON (any JSON value), or says why it cannot. */
+export function decodeJson(body: Uint8Array): { readonly ok: true; readonly value: unknown } | InvalidRequest {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
     return { ok: false, code: 'invalid_utf8', message: 'The request body is not valid UTF-8.', param: null };
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) as unknown };
   } catch (e) {
     const detail = e instanceof SyntaxError ? `: ${e.message.slice(0, 200)}` : '';
     return { ok: false, code: 'invalid_json', message: `The request body is not valid JSON${detail}`, param: null };
   }
+}
+
+/** Decodes, parses and validates a body. The caller forwards the original bytes when this says ok. */
+export function validateBody(kind: Exclude<RouteKind, 'models'>, body: Uint8Array): ValidRequest | InvalidRequest {
+  const decoded = decodeJson(body);
+  if (!decoded.ok) return decoded;
+  const value = decoded.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, code: 'invalid_request', message: 'The request body must be a JSON object.', param: null };
   }

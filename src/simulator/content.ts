@@ -7,8 +7,10 @@ export type Json = Record<string, unknown>;
 export interface Plan {
   reasoning: string[];
   content: string[];
-  /** Pieces of the tool call's arguments JSON; null when the answer is not a tool call. */
+  /** Pieces of each tool call's arguments JSON; null when the answer is not a tool call. */
   toolArgs: string[] | null;
+  /** How many tool calls (each with toolArgs). */
+  calls: number;
   finish: FinishReason;
   promptTokens: number;
   completionTokens: number;
@@ -114,7 +116,12 @@ export function makePlan(spec: SimSpec, body: Json, kind: 'chat' | 'completion')
   let content: string[] = [];
   let toolArgs: string[] | null = null;
   const echo = echoText(body, kind);
-  if (behaviour === 'tools' && kind === 'chat') {
+  const toolResult = kind === 'chat' ? lastToolResult(body) : undefined;
+  if (behaviour === 'tools' && toolResult !== undefined) {
+    content = pieces(`${TOOL_RESULT_PREFIX}${toolResult}`, 4);
+  } else if (behaviour === 'tools' && kind === 'chat') {
+    // An explicit tokens=N says N content tokens first, as models that talk before they call do.
+    if (opts.tokens !== undefined) for (let i = 0; i < n; i++) content.push(tokenText(i, opts.unicode, opts.size));
     toolArgs = pieces(TOOL_ARGS, 4);
     finish = 'tool_calls';
   } else if (behaviour === 'huge') {
@@ -125,8 +132,9 @@ export function makePlan(spec: SimSpec, body: Json, kind: 'chat' | 'completion')
     for (let i = 0; i < n; i++) content.push(tokenText(i, opts.unicode, opts.size));
   }
   if (opts.finish) finish = opts.finish;
-  const completionTokens = reasoning.length + content.length + (toolArgs ? toolArgs.length : 0);
-  return { reasoning, content, toolArgs, finish, promptTokens: promptTokens(body, kind), completionTokens };
+  const calls = toolArgs ? opts.calls : 0;
+  const completionTokens = reasoning.length + content.length + (toolArgs ? toolArgs.length * calls : 0);
+  return { reasoning, content, toolArgs, calls, finish, promptTokens: promptTokens(body, kind), completionTokens };
 }
 
 export function usage(plan: Plan): Json {
@@ -137,8 +145,19 @@ export function usage(plan: Plan): Json {
   };
 }
 
-function toolCallId(meta: Meta): string {
-  return `call_${meta.id.replace(/[^a-zA-Z0-9]/g, '')}`;
+/** `tools` answers with text once the last message is a tool result: this prefix, then that result. */
+export const TOOL_RESULT_PREFIX = 'The tool said: ';
+
+/** The content of the last message when it is a tool result (role `tool`), else undefined. */
+function lastToolResult(body: Json): string | undefined {
+  const msgs = body['messages'];
+  const last: unknown = Array.isArray(msgs) ? msgs[msgs.length - 1] : undefined;
+  if (!last || typeof last !== 'object' || (last as Json)['role'] !== 'tool') return undefined;
+  return textOf((last as Json)['content']);
+}
+
+function toolCallId(meta: Meta, i = 0): string {
+  return `call_${meta.id.replace(/[^a-zA-Z0-9]/g, '')}${i === 0 ? '' : `_${i}`}`;
 }
 
 function chatChunk(meta: Meta, delta: Json, finish: FinishReason | null): Json {
@@ -154,12 +173,14 @@ export function* chatEvents(meta: Meta, plan: Plan, includeUsage: boolean): Gene
   const deltas: Json[] = [];
   for (const r of plan.reasoning) deltas.push({ reasoning_content: r });
   for (const c of plan.content) deltas.push({ content: c });
-  plan.toolArgs?.forEach((args, i) => {
-    const call: Json = i === 0
-      ? { index: 0, id: toolCallId(meta), type: 'function', function: { name: TOOL_NAME, arguments: args } }
-      : { index: 0, function: { arguments: args } };
-    deltas.push({ tool_calls: [call] });
-  });
+  for (let c = 0; c < plan.calls; c++) {
+    plan.toolArgs?.forEach((args, i) => {
+      const call: Json = i === 0
+        ? { index: c, id: toolCallId(meta, c), type: 'function', function: { name: TOOL_NAME, arguments: args } }
+        : { index: c, function: { arguments: args } };
+      deltas.push({ tool_calls: [call] });
+    });
+  }
   yield chatChunk(meta, { role: 'assistant', content: plan.toolArgs ? null : '' }, null);
   if (deltas.length === 0) yield chatChunk(meta, {}, plan.finish);
   for (let i = 0; i < deltas.length; i++) {
@@ -191,10 +212,13 @@ export function* completionEvents(meta: Meta, plan: Plan, includeUsage: boolean)
 }
 
 export function chatBody(meta: Meta, plan: Plan): Json {
-  const message: Json = { role: 'assistant', content: plan.toolArgs ? null : plan.content.join('') };
+  const message: Json = { role: 'assistant', content: plan.toolArgs && plan.content.length === 0 ? null : plan.content.join('') };
   if (plan.reasoning.length > 0) message['reasoning_content'] = plan.reasoning.join('');
   if (plan.toolArgs) {
-    message['tool_calls'] = [{ id: toolCallId(meta), type: 'function', function: { name: TOOL_NAME, arguments: plan.toolArgs.join('') } }];
+    const args = plan.toolArgs.join('');
+    message['tool_calls'] = Array.from({ length: plan.calls }, (_, c) => ({
+      id: toolCallId(meta, c), type: 'function', function: { name: TOOL_NAME, arguments: args },
+    }));
   }
   return {
     id: meta.id, object: 'chat.completion', created: meta.created, model: meta.model,

@@ -1,4 +1,4 @@
-// The POST routes (chat, completions, embeddings): model behaviours that act before the stream, then the answer.
+// The JSON POST routes (chat, completions, embeddings): model behaviours that act before the stream, then the answer.
 import zlib from 'node:zlib';
 import { embeddingsBody, errorBody, statusError, type ErrorAnswer } from './bodies.js';
 import { chatBody, chatEvents, completionEvents, makePlan, textBody, type Json, type Meta } from './content.js';
@@ -57,6 +57,22 @@ function parseJson(buf: Buffer): Json | undefined {
   }
 }
 
+/**
+ * What every POST route does first: the `delay` wait, then the behaviours that answer before any content
+ * (error statuses, `flaky` while it fails, `redirect`). Returns true when it answered.
+ */
+export async function answeredEarly(x: Exchange, hooks: WriterHooks, spec: SimSpec, count: number): Promise<boolean> {
+  const { behaviour, opts } = spec;
+  await x.pause(opts.delay);
+  const status = ERROR_STATUS[behaviour];
+  if (status !== undefined) await sendError(x, hooks, statusError(status));
+  else if (behaviour === 'flaky' && count <= opts.fail) await sendError(x, hooks, statusError(opts.status));
+  else if (behaviour === 'redirect') {
+    await sendBody(x, hooks, 302, errorBody('Moved.', 'server_error', 'redirect'), { headers: { location: 'http://127.0.0.1:1/elsewhere' } });
+  } else return false;
+  return true;
+}
+
 /** Answers one POST. Throws ClientGone if the client leaves mid-way. */
 export async function handlePost(ctx: PostContext): Promise<void> {
   const { x, hooks } = ctx;
@@ -68,15 +84,7 @@ export async function handlePost(ctx: PostContext): Promise<void> {
   const spec = parseModel(body['model']);
   x.model = spec.model;
   const { behaviour, opts } = spec;
-  const count = ctx.countModel(spec.model);
-  await x.pause(opts.delay);
-
-  const status = ERROR_STATUS[behaviour];
-  if (status !== undefined) return sendError(x, hooks, statusError(status));
-  if (behaviour === 'flaky' && count <= opts.fail) return sendError(x, hooks, statusError(opts.status));
-  if (behaviour === 'redirect') {
-    return sendBody(x, hooks, 302, errorBody('Moved.', 'server_error', 'redirect'), { headers: { location: 'http://127.0.0.1:1/elsewhere' } });
-  }
+  if (await answeredEarly(x, hooks, spec, ctx.countModel(spec.model))) return;
   const stream = body['stream'] === true && behaviour !== 'notsse';
   if (behaviour === 'garbage') {
     const bytes = garbageBytes(mulberry32(opts.seed), opts.size ?? 4096);

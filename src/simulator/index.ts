@@ -5,11 +5,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { errorBody, modelsBody } from './bodies.js';
 import { handlePost, sendBody, type PostRoute } from './handlers.js';
+import { handleMedia, MEDIA_ROUTES } from './media.js';
 import { ClientGone, Exchange, type WriterHooks } from './writer.js';
 
 export { parseModel, BEHAVIOURS, type Behaviour, type SimOptions, type SimSpec } from './spec.js';
 export { tokenText, pieces, makePlan, TOOL_NAME, TOOL_ARGS } from './content.js';
 export { SECRET_ECHO, SIM_MODELS, EMBEDDING_DIM, embedding } from './bodies.js';
+export { SPEECH_BYTES_PER_CHAR, SPEECH_CHUNK, solidPng } from './media.js';
 
 export interface SimRequestRecord {
   path: string;
@@ -148,7 +150,7 @@ class SimulatorImpl extends EventEmitter implements Simulator {
       this.requests.push(record);
       if (this.requests.length > MAX_RECORDS) this.requests.splice(0, this.requests.length - MAX_RECORDS);
       this.emit('request', record);
-      this.route(req.method ?? '', path, x, body, id).catch((err: unknown) => {
+      this.route(req.method ?? '', path, x, body, id, req.headers['content-type']).catch((err: unknown) => {
         if (err instanceof ClientGone) return;
         if (!res.headersSent && !x.gone) {
           res.writeHead(500, { 'content-type': 'application/json' });
@@ -160,7 +162,13 @@ class SimulatorImpl extends EventEmitter implements Simulator {
     });
   }
 
-  private async route(method: string, path: string, x: Exchange, body: Buffer, id: number): Promise<void> {
+  private countModel = (model: string): number => {
+    const n = (this.perModel.get(model) ?? 0) + 1;
+    this.perModel.set(model, n);
+    return n;
+  };
+
+  private async route(method: string, path: string, x: Exchange, body: Buffer, id: number, contentType: string | undefined): Promise<void> {
     const base = BASES.find((b) => path.startsWith(b + '/'));
     const sub = base === undefined ? undefined : path.slice(base.length);
     if (sub === '/models' && method === 'GET') {
@@ -171,14 +179,11 @@ class SimulatorImpl extends EventEmitter implements Simulator {
     }
     const postRoute = sub === undefined ? undefined : POST_ROUTES[sub];
     if (postRoute !== undefined && method === 'POST') {
-      return handlePost({
-        x, route: postRoute, body, requestId: id, hooks: this.hooks,
-        countModel: (model) => {
-          const n = (this.perModel.get(model) ?? 0) + 1;
-          this.perModel.set(model, n);
-          return n;
-        },
-      });
+      return handlePost({ x, route: postRoute, body, requestId: id, hooks: this.hooks, countModel: this.countModel });
+    }
+    const media = sub === undefined ? undefined : MEDIA_ROUTES[sub];
+    if (media !== undefined && method === 'POST') {
+      return handleMedia({ x, route: media, body, contentType, requestId: id, hooks: this.hooks, countModel: this.countModel });
     }
     const msg = `Unknown request URL: ${method} ${path}.`;
     return sendBody(x, this.hooks, 404, errorBody(msg, 'invalid_request_error', 'unknown_url'));

@@ -10,14 +10,16 @@ export type Behaviour = (typeof BEHAVIOURS)[number];
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
 export interface SimOptions {
-  /** Explicit token count; undefined → behaviour default → request max_tokens → 8. */
+  /** Explicit token count; undefined → behaviour default → request max_tokens → 8. tools: text tokens before
+   * the call (none unless given). */
   tokens: number | undefined;
-  /** ms between events (0: as fast as backpressure allows). */
+  /** ms between events (0: as fast as backpressure allows); audio/speech: between body writes. */
   interval: number;
-  /** Pad each token's content to about this many bytes (huge: the one chunk's size; garbage: body size). */
+  /** Pad each token's content to about this many bytes (huge: the one chunk's size; garbage: body size;
+   * audio/speech: the audio body's size). */
   size: number | undefined;
   unicode: boolean;
-  /** Event count before the failure behaviours act. */
+  /** Event count before the failure behaviours act (audio/speech: body writes). */
   after: number;
   /** ms before the status line and headers. */
   delay: number;
@@ -28,6 +30,8 @@ export interface SimOptions {
   status: number;
   /** reasoning: how many reasoning_content chunks come first. */
   reasoning: number;
+  /** tools: how many tool calls one answer makes (streamed one after the other). */
+  calls: number;
   /** Overrides the finish_reason of the last chunk. */
   finish: FinishReason | undefined;
 }
@@ -78,6 +82,7 @@ export function parseModel(model: unknown): SimSpec {
     fail: num(raw['fail']) ?? 2,
     status: num(raw['status']) ?? 500,
     reasoning: num(raw['reasoning']) ?? 3,
+    calls: Math.max(1, num(raw['calls']) ?? 1),
     finish: finishRaw !== undefined && FINISH_SET.has(finishRaw) ? (finishRaw as FinishReason) : undefined,
   };
   return { model: name, behaviour, opts };
