@@ -3,6 +3,7 @@ import { events } from './events.js';
 import { nonstream } from './nonstream.js';
 import { paced } from './paced.js';
 import { slowclient } from './slowclient.js';
+import { stream22 } from './stream22.js';
 import type { Scenario } from './types.js';
 
-export const SCENARIOS: readonly Scenario[] = [nonstream, events, paced, slowclient];
+export const SCENARIOS: readonly Scenario[] = [nonstream, stream22, events, paced, slowclient];
