@@ -1,9 +1,10 @@
-// The scenario registry, in the order the default run uses.
+// The scenario registry, in the order the default run uses (slowread runs only when named).
 import { events } from './events.js';
 import { nonstream } from './nonstream.js';
 import { paced } from './paced.js';
 import { slowclient } from './slowclient.js';
+import { slowread } from './slowread.js';
 import { stream22 } from './stream22.js';
 import type { Scenario } from './types.js';
 
-export const SCENARIOS: readonly Scenario[] = [nonstream, stream22, events, paced, slowclient];
+export const SCENARIOS: readonly Scenario[] = [nonstream, stream22, events, paced, slowclient, slowread];
