@@ -1,4 +1,4 @@
-// `npm run bench [-- <scenario...>] [--duration S] [--targets a,b]`: runs named scenarios against the targets, prints tables, writes perf/results.
+// `npm run bench [-- <scenario...>] [--duration S] [--targets a,b]`: runs named scenarios against the targets, prints tables and issue 13's summary, writes perf/results.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -6,29 +6,44 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAll } from './lib/children.js';
 import { markdown, textTable, type RunInfo } from './lib/report.js';
+import { summaryTable } from './lib/summary.js';
 import { barChart } from './lib/svg.js';
 import { TARGETS, type TargetName } from './lib/targets.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { ScenarioResult } from './scenarios/types.js';
 
 const USAGE = `usage: npm run bench -- [scenario ...] [options]
-scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (none named: the default set, written to perf/results/latest.*)
+scenarios: ${SCENARIOS.map((s) => `${s.name}${s.inDefault ? '' : ' (only when named)'}`).join(', ')}
+  none named: the default set (${SCENARIOS.filter((s) => s.inDefault).map((s) => s.name).join(', ')}), written to perf/results/latest.*
+targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2)
 options:
-  --targets a,b      of ${TARGETS.join(',')} (default: all; nginx is skipped when /usr/sbin/nginx is absent)
-  --duration S       seconds of measurement per target (defaults: nonstream 10, events 10, paced 15, slowclient 12)
-  --connections N    nonstream: autocannon connections (64)
-  --streams N        events: concurrent streams (32)     --tokens N   events: events per stream (2000); slowclient: size (20000)
-  --levels a,b       paced: stream counts (1000,2000)    --ramp N     paced: streams opened per second (500)
-  --interval MS      paced: ms between events (100)      --rate KB    slowclient: read rate in KB/s (64)
-  --warmup S         warm-up seconds: nonstream (3), events (2)
+  --targets a,b      of ${TARGETS.join(',')} (default: all; soak: nginx,default; nginx is skipped when /usr/sbin/nginx is absent)
+  --duration S       seconds of measurement per target (nonstream/stream22 10, events 10, soak 1200; paced: sets events = S×1000/interval)
+  --upstream K       sim|static (defaults: static for nonstream, stream22, paced, slowclient, soak; sim for events, leave)
+  --nginx-workers N  nginx worker_processes (1; 0 = auto)
+  --connections N    nonstream/stream22: wrk connections (50)   --threads N  wrk threads (2)   --warmup S  warm-up (3; soak: min(120, duration/5))
+  --loadgen T        nonstream/stream22: wrk (default when /usr/bin/wrk exists) or autocannon (in the runner's process)
+  --events N         stream22: data events per stream (22); paced/soak: events per stream (50)
+  --model NAME       nonstream/stream22: model name sent (default sim/echo;tokens=8 / sim/echo;tokens=21;interval=0)
+  --levels a,b       paced: concurrent streams (8000)  --ramp N  streams opened per second (0 = all at once)  --interval MS  ms between events (100)
+  --gen-procs N      paced: load-generator processes (one per 4000 streams)
+  --clients N        slowclient: clients (300); leave: clients (1000)   --sizes a,b  slowclient: event sizes in bytes (1024,65536)
+  --settle S         slowclient: longest wait for RSS to settle (8)      --buffer B   slowclient: STREAM_BUFFER_SIZE for the service
+  --wait S           leave: how long to wait for the upstream to see every cancel (10)
+  --streams N        events: concurrent streams (32); soak: concurrent paced streams (1000)   --sample S  soak: seconds between samples (5)
+  --tokens N         events: events per stream (2000); slowread: size; slowclient: events per stream (64 MB worth)
+  --rate KB          slowread: read rate in KB/s (64)
   --out DIR          where results go (default perf/results; runs of a subset go to perf/results/partial.tmp)`;
 
 const { values: v, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    targets: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' }, streams: { type: 'string' },
-    tokens: { type: 'string' }, levels: { type: 'string' }, ramp: { type: 'string' }, interval: { type: 'string' },
-    rate: { type: 'string' }, warmup: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
+    targets: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' }, threads: { type: 'string' },
+    streams: { type: 'string' }, tokens: { type: 'string' }, levels: { type: 'string' }, ramp: { type: 'string' },
+    interval: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
+    upstream: { type: 'string' }, 'nginx-workers': { type: 'string' }, events: { type: 'string' }, 'gen-procs': { type: 'string' },
+    clients: { type: 'string' }, sizes: { type: 'string' }, settle: { type: 'string' }, buffer: { type: 'string' }, wait: { type: 'string' },
+    sample: { type: 'string' }, loadgen: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -49,7 +64,7 @@ if (duration !== undefined && !(duration > 0)) {
   console.error('--duration must be a positive number of seconds');
   process.exit(2);
 }
-const isDefault = positionals.length === 0 && v.targets === undefined && v.duration === undefined;
+const isDefault = positionals.length === 0 && Object.keys(v).length === 0;
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const outDir = v.out ?? join(root, 'perf', 'results', ...(isDefault ? [] : ['partial.tmp']));
 
@@ -69,7 +84,7 @@ const results: ScenarioResult[] = [];
 try {
   for (const s of chosen) {
     console.log(`\n== ${s.name}: ${s.description}`);
-    const r = await s.run({ targets, duration, flags: v as Record<string, string | undefined>, log: (m) => console.log(m) });
+    const r = await s.run({ targets, explicitTargets: v.targets !== undefined, duration, flags: v as Record<string, string | undefined>, log: (m) => console.log(m) });
     results.push(r);
     for (const t of r.tables) console.log('\n' + textTable(t));
   }
@@ -80,9 +95,12 @@ try {
 }
 
 info.totalSeconds = (performance.now() - t0) / 1000;
+const summary = summaryTable(results);
+if (summary) console.log('\n' + textTable(summary));
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ info, results }, null, 2) + '\n');
-writeFileSync(join(outDir, 'latest.md'), markdown(info, results));
+writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ info, summary, results }, null, 2) + '\n');
+writeFileSync(join(outDir, 'latest.md'), markdown(info, results, summary));
+for (const f of results.flatMap((r) => r.files ?? [])) writeFileSync(join(outDir, f.name), f.content);
 const bars = results.flatMap((r) => r.bars);
 writeFileSync(join(outDir, 'latest.svg'), barChart('Proxy CPU time per request / event (µs, lower is better)', bars));
 console.log(`\nbench: done in ${info.totalSeconds.toFixed(0)} s; results in ${outDir}/latest.{json,md,svg}`);

@@ -1,4 +1,4 @@
-// Child-process plumbing: free ports, spawning with captured output, HTTP readiness polling, clean stops.
+// Child-process plumbing: free ports, spawning with captured output, HTTP readiness polling and JSON GETs, clean stops.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
@@ -46,6 +46,27 @@ export function getStatus(url: string, timeoutMs = 1000): Promise<number> {
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(0));
+  });
+}
+
+/** One GET of a JSON document; null on any error (connection, status, parse). */
+export function getJson(url: string, timeoutMs = 2000): Promise<Record<string, unknown> | null> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          resolve(res.statusCode === 200 && v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null);
+        } catch {
+          resolve(null);
+        }
+      });
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
   });
 }
 

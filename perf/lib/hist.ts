@@ -1,4 +1,4 @@
-// A small latency histogram (about 1 % resolution, bounded memory) with percentiles.
+// A small latency histogram (about 1 % resolution, bounded memory) with percentiles; dumps merge across processes.
 
 export interface Summary {
   count: number;
@@ -16,6 +16,14 @@ function bucket(ms: number): number {
   return Math.round(ms / mag) * mag;
 }
 
+/** A histogram in JSON form, so several load-generator processes can be merged into one. */
+export interface HistDump {
+  buckets: Array<[number, number]>;
+  count: number;
+  sum: number;
+  max: number;
+}
+
 export class Hist {
   private readonly counts = new Map<number, number>();
   count = 0;
@@ -28,6 +36,19 @@ export class Hist {
     this.count++;
     this.sum += ms;
     if (ms > this.max) this.max = ms;
+  }
+
+  dump(): HistDump {
+    return { buckets: [...this.counts], count: this.count, sum: this.sum, max: this.max };
+  }
+
+  /** Adds another histogram's counts into this one. */
+  merge(d: HistDump): this {
+    for (const [b, n] of d.buckets) this.counts.set(b, (this.counts.get(b) ?? 0) + n);
+    this.count += d.count;
+    this.sum += d.sum;
+    if (d.max > this.max) this.max = d.max;
+    return this;
   }
 
   percentile(p: number): number {

@@ -1,4 +1,4 @@
-// /proc sampling: CPU time (utime+stime, clock ticks) and RSS of process groups, once or on an interval.
+// /proc sampling: CPU time (utime+stime, clock ticks) per process and per thread, RSS and open fds of process groups, once or on an interval.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -12,9 +12,9 @@ export const CLK_TCK: number = (() => {
   }
 })();
 
-function statFields(pid: number): string[] | null {
+function statFields(pid: number, path = `/proc/${pid}/stat`): string[] | null {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const s = readFileSync(path, 'utf8');
     // Fields after the command name, which may itself contain spaces and parentheses.
     return s.slice(s.lastIndexOf(')') + 2).split(' ');
   } catch {
@@ -28,6 +28,51 @@ export function cpuMs(pid: number): number {
   if (!f) return 0;
   // After ')': state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
   return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+
+/** CPU time of one thread (task) of a process in ms; 0 when it is gone. The main thread is the task whose tid is the pid. */
+export function threadCpuMs(pid: number, tid: number): number {
+  const f = statFields(pid, `/proc/${pid}/task/${tid}/stat`);
+  if (!f) return 0;
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+
+export interface ThreadCpu {
+  tid: number;
+  /** /proc/PID/task/TID/comm (Node 20 names most of its threads "node"). */
+  comm: string;
+  cpuMs: number;
+}
+
+/** Every live thread of a process with its name and CPU time (threads that already exited are only in the process total). */
+export function threads(pid: number): ThreadCpu[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out: ThreadCpu[] = [];
+  for (const t of tids) {
+    const tid = Number(t);
+    let comm = '?';
+    try {
+      comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    out.push({ tid, comm, cpuMs: threadCpuMs(pid, tid) });
+  }
+  return out;
+}
+
+/** Open file descriptors of a process (entries of /proc/PID/fd); 0 when it is gone. */
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** Resident set size of a process in KiB; 0 when it is gone. */
@@ -65,18 +110,22 @@ export interface Usage {
   /** ms since the sampler's time origin (performance.now()). */
   t: number;
   cpuMs: number;
+  /** CPU of the main thread of each pid, summed (for a single-threaded process it equals cpuMs). */
+  mainMs: number;
   rssKb: number;
 }
 
-/** Summed CPU and RSS of a group of pids right now. */
+/** Summed CPU (all threads, and main threads only) and RSS of a group of pids right now. */
 export function usage(pids: readonly number[]): Usage {
   let cpu = 0;
+  let main = 0;
   let rss = 0;
   for (const p of pids) {
     cpu += cpuMs(p);
+    main += threadCpuMs(p, p);
     rss += rssKb(p);
   }
-  return { t: performance.now(), cpuMs: cpu, rssKb: rss };
+  return { t: performance.now(), cpuMs: cpu, mainMs: main, rssKb: rss };
 }
 
 /** Samples named pid groups every `everyMs` until stopped; `mark()` takes an extra sample now. */

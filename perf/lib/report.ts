@@ -36,7 +36,7 @@ export interface RunInfo {
   totalSeconds: number;
 }
 
-export function markdown(info: RunInfo, results: ScenarioResult[]): string {
+export function markdown(info: RunInfo, results: ScenarioResult[], summary: Table | null = null): string {
   const out = [
     '# Benchmark results (latest run)',
     '',
@@ -44,10 +44,12 @@ export function markdown(info: RunInfo, results: ScenarioResult[]): string {
     'The machine is shared and noisy: compare the ratios within one run, not absolute numbers across runs.',
     '',
   ];
+  if (summary) out.push(mdTable(summary).replace(/^### /, '## '), '');
   for (const r of results) {
     out.push(`## ${r.name}`, '', r.description, '');
     for (const t of r.tables) out.push(mdTable(t), '');
   }
   out.push('![CPU per request/event](latest.svg)', '');
+  for (const f of results.flatMap((r) => r.files ?? []).filter((f) => f.name.endsWith('.svg'))) out.push(`![${f.name}](${f.name})`, '');
   return out.join('\n');
 }

@@ -1,7 +1,7 @@
-// SSE load generator (own process): many concurrent undici streams; TTFE, gaps, [DONE]; JSON lines on stdout.
+// SSE load generator (own process): many concurrent undici streams; TTFE, gaps, [DONE]; marks, progress and a result as JSON lines on stdout.
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
-import { Hist, type Summary } from './hist.js';
+import { Hist, type HistDump, type Summary } from './hist.js';
 
 export interface SseMark { type: 'mark'; name: 'start' | 'ramped' | 'firstDone' | 'end'; t: number; events: number; open: number; active: number }
 export interface SseResult {
@@ -10,8 +10,15 @@ export interface SseResult {
   aborted: number; statuses: Record<string, number>; errorSamples: string[]; peakActive: number;
   events: number; bytes: number; windowEvents: number; windowMs: number; elapsedMs: number;
   ttfe: Summary; gap: Summary;
+  /** The histograms themselves, so the results of several generator processes can be merged. */
+  ttfeHist: HistDump; gapHist: HistDump;
 }
-export type SseLine = SseMark | SseResult;
+/** Running totals, every --progress seconds. */
+export interface SseProgress {
+  type: 'progress'; t: number; requests: number; done: number; truncated: number; httpErrors: number; errors: number;
+  events: number; open: number; active: number;
+}
+export type SseLine = SseMark | SseResult | SseProgress;
 
 const { values: a } = parseArgs({
   options: {
@@ -19,7 +26,7 @@ const { values: a } = parseArgs({
     streams: { type: 'string', default: '100' }, ramp: { type: 'string', default: '0' },
     repeat: { type: 'boolean', default: false }, duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '0' }, timeout: { type: 'string', default: '120' },
-    pending: { type: 'string', default: '128' },
+    pending: { type: 'string', default: '128' }, progress: { type: 'string', default: '0' },
     key: { type: 'string', default: 'linux.do' },
   },
 });
@@ -129,7 +136,7 @@ function finish(): void {
     print({
       type: 'result', streams, requests, done, truncated, httpErrors, errors, aborted, statuses, errorSamples, peakActive,
       events, bytes, windowEvents: a.repeat ? endEvents - startEvents : events, windowMs: a.repeat ? endAt - startAt : now(),
-      elapsedMs: now(), ttfe: ttfe.summary(), gap: gap.summary(),
+      elapsedMs: now(), ttfe: ttfe.summary(), gap: gap.summary(), ttfeHist: ttfe.dump(), gapHist: gap.dump(),
     });
     void agent.destroy().finally(() => process.exit(0));
   });
@@ -141,13 +148,33 @@ const safety = setTimeout(() => {
 }, Number(a.timeout) * 1000);
 safety.unref();
 
+const progressMs = Number(a.progress) * 1000;
+if (progressMs > 0) {
+  const report = setInterval(() => {
+    print({ type: 'progress', t: now(), requests, done, truncated, httpErrors, errors, events, open, active });
+  }, progressMs);
+  report.unref();
+}
+
 if (a.repeat) {
   const warmupMs = Number(a.warmup) * 1000;
   const endAtMs = warmupMs + Number(a.duration) * 1000;
   const loop = (): void => {
     if (!stopping && now() < endAtMs) stream(loop);
   };
-  for (let i = 0; i < streams; i++) loop();
+  if (ramp <= 0) for (let i = 0; i < streams; i++) loop();
+  else {
+    // Staggered first starts (e.g. streams ÷ stream length per second), so renewals do not come in waves.
+    let started = 0;
+    const tick = setInterval(() => {
+      const due = Math.min(streams, Math.floor((now() * ramp) / 1000) + 1);
+      while (started < due) {
+        started++;
+        loop();
+      }
+      if (started >= streams || stopping) clearInterval(tick);
+    }, 5);
+  }
   setTimeout(() => {
     startEvents = events;
     startAt = now();

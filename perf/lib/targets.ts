@@ -1,15 +1,35 @@
-// The targets under test: direct (the simulator itself), nginx, and this service with POOL_SIZE=0 / the default pool.
+// The targets under test: direct (the upstream itself), nginx, and this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, start, stop, track, waitHttp, type Spawned } from './children.js';
+import { freePort, getJson, start, stop, track, waitHttp, type Spawned } from './children.js';
 import { NGINX_BIN, nginxAvailable, writeNginxConf } from './nginx.js';
 import { childPids, fdLimit } from './proc.js';
 import type { SimProc } from './sim.js';
 
-export const TARGETS = ['direct', 'nginx', 'pool0', 'pool'] as const;
+export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool'] as const;
 export type TargetName = (typeof TARGETS)[number];
+/** The service targets (this code, three settings). */
+export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool'];
+export const isService = (name: string): boolean => (SERVICE_TARGETS as readonly string[]).includes(name);
+
+/** What each service target sets: `default` sets no POOL_SIZE at all (the service picks; see its /status pool.size). */
+export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
+  default: {},
+  pool0: { POOL_SIZE: '0' },
+  pool: { POOL_SIZE: '2' },
+};
+
+/** Column headings in the issue's words. */
+export const TARGET_LABEL: Readonly<Record<string, string>> = {
+  direct: 'direct', nginx: 'nginx', default: 'default', pool0: 'POOL_SIZE=0', pool: 'pool (POOL_SIZE=2)',
+};
+
+export interface TargetOptions {
+  /** nginx worker_processes (default 1; 0 = auto). */
+  nginxWorkers?: number;
+}
 
 export interface Target {
   name: TargetName;
@@ -17,6 +37,12 @@ export interface Target {
   origin: string;
   /** The processes whose CPU and RSS count as the proxy's (empty for direct). */
   pids(): number[];
+  /** The service's pid, whose main thread (tid == pid) is split from its other threads; undefined for nginx and direct. */
+  mainPid: number | undefined;
+  /** For the service: its GET /status document (null when it does not answer). */
+  status(): Promise<Record<string, unknown> | null>;
+  /** One line on how the target runs (e.g. the pool size the default chose). */
+  describe: string;
   /** null while running; else why it stopped plus the tail of its output. */
   exited(): string | null;
   close(): Promise<void>;
@@ -38,19 +64,24 @@ function exitInfo(s: Spawned): string | null {
 }
 
 /** Starts a target in front of `sim`; `env` adds settings for the service targets. */
-export async function startTarget(name: TargetName, sim: SimProc, env: Record<string, string> = {}): Promise<Target> {
-  if (name === 'direct') return { name, origin: sim.origin, pids: () => [], exited: () => null, close: async () => {} };
+export async function startTarget(name: TargetName, sim: SimProc, env: Record<string, string> = {}, opts: TargetOptions = {}): Promise<Target> {
+  const noStatus = async (): Promise<null> => null;
+  if (name === 'direct') {
+    return { name, origin: sim.origin, pids: () => [], mainPid: undefined, status: noStatus, describe: `the ${sim.kind} upstream itself`, exited: () => null, close: async () => {} };
+  }
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   if (name === 'nginx') {
     const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
-    const conf = writeNginxConf(dir, port, sim.port, Math.min(fdLimit(), 65536));
+    const workers = opts.nginxWorkers ?? 1;
+    const conf = writeNginxConf(dir, port, sim.port, Math.min(fdLimit(), 65536), workers);
     const s = start(NGINX_BIN, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off; master_process on;']);
     track(s.child);
     await waitHttp(`${origin}/bench-ready`, s);
     const group = [s.pid, ...childPids(s.pid)];
     return {
-      name, origin, pids: () => group, exited: () => exitInfo(s),
+      name, origin, pids: () => group, mainPid: undefined, status: noStatus,
+      describe: `nginx ${workers > 0 ? workers : 'auto'} worker(s), proxy_pass, proxy_buffering off`, exited: () => exitInfo(s),
       close: async () => {
         await stop(s.child, 'SIGTERM', 5000);
         rmSync(dir, { recursive: true, force: true });
@@ -70,14 +101,19 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       MAX_CONCURRENT_CONNECTIONS: '20000',
       VALID_API_KEYS: 'linux.do',
       SHUTDOWN_GRACE_MS: '1000',
-      ...(name === 'pool0' ? { POOL_SIZE: '0' } : {}),
+      ...TARGET_ENV[name],
       ...env,
     },
   });
   track(s.child);
   await waitHttp(`${origin}/status`, s);
+  const status = (): Promise<Record<string, unknown> | null> => getJson(`${origin}/status`);
+  const pool = (await status())?.['pool'] as { size?: unknown; inline?: unknown } | undefined;
+  const set = TARGET_ENV[name]?.['POOL_SIZE'] ?? env['POOL_SIZE'];
   return {
-    name, origin, pids: () => [s.pid], exited: () => exitInfo(s),
+    name, origin, pids: () => [s.pid], mainPid: s.pid, status,
+    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`,
+    exited: () => exitInfo(s),
     close: async () => {
       await stop(s.child, 'SIGTERM', 8000);
       rmSync(cwd, { recursive: true, force: true });

@@ -1,53 +1,51 @@
-// Scenario nonstream: non-stream requests/s at fixed concurrency (autocannon), proxy and simulator CPU-µs per request.
-import { runCannon } from '../lib/cannon.js';
-import { usage } from '../lib/proc.js';
-import { CHAT_PATH, MB, eachTarget, fmt, num, ratio } from './common.js';
-import type { Bar, RunOptions, Scenario, ScenarioResult } from './types.js';
-
-interface Row {
-  rps: number; p50: number; p99: number; requests: number; bad: number;
-  proxyUs: number; simUs: number; genUs: number; rssMb: number;
-}
+// Scenario nonstream: non-stream requests/s under wrk -t2 -c50 against a static upstream; proxy CPU-µs per request, main thread split from the rest.
+import type { TargetName } from '../lib/targets.js';
+import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, kfmt, pct, ratio, splitCells } from './common.js';
+import { HAMMER_NOTES, hammerTargets } from './hammer.js';
+import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow } from './types.js';
 
 export const nonstream: Scenario = {
   name: 'nonstream',
-  description: 'Non-stream chat requests/s at fixed concurrency (autocannon, pipelining 1) and CPU-µs per request.',
+  description: 'Non-stream chat requests/s at fixed concurrency (wrk -t2 -c50, static upstream) and proxy CPU-µs per request, main thread apart.',
   inDefault: true,
   async run(o: RunOptions): Promise<ScenarioResult> {
-    const duration = o.duration ?? 10;
-    const connections = num(o.flags['connections'], 64);
-    const warmup = num(o.flags['warmup'], 3);
     const model = o.flags['model'] ?? 'sim/echo;tokens=8';
-    const body = JSON.stringify({ model, stream: false, messages: [{ role: 'user', content: 'Hello there.' }] });
     const notes: string[] = [];
-    const rows = await eachTarget(o, notes, async (t, sim): Promise<Row> => {
-      const url = t.origin + CHAT_PATH;
-      await runCannon({ url, body, connections, duration: warmup });
-      const b = usage(t.pids()), bs = usage([sim.pid]), bg = process.cpuUsage();
-      const r = await runCannon({ url, body, connections, duration });
-      const a = usage(t.pids()), as = usage([sim.pid]), ag = process.cpuUsage(bg);
-      const n = Math.max(1, r.requests);
-      return {
-        rps: r.rps, p50: r.p50, p99: r.p99, requests: r.requests, bad: r.non2xx + r.errors,
-        proxyUs: ((a.cpuMs - b.cpuMs) * 1000) / n,
-        simUs: ((as.cpuMs - bs.cpuMs) * 1000) / n,
-        genUs: (ag.user + ag.system) / n,
-        rssMb: MB(a.rssKb),
-      };
-    });
-    const direct = rows.get('direct');
+    const { rows, setup } = await hammerTargets(o, notes, model, false);
     const nginx = rows.get('nginx');
+    const inline = rows.get('pool0')?.cpu.totalUs;
+    const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
     const table = {
-      title: `nonstream — ${connections} connections, ${duration} s, model "${model}"`,
-      columns: ['target', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'vs nginx', 'sim CPU µs/req', 'loadgen CPU µs/req', 'non-2xx+errors', 'proxy RSS MB'],
+      title: `nonstream — ${setup.load}, ${setup.duration} s (after ${setup.warmup} s warm-up), ${setup.upstream} upstream, model "${model}"`,
+      columns: ['target', 'req/s', 'vs nginx', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'vs nginx', ...SPLIT_COLUMNS('req', 'requests'),
+        'upstream CPU µs/req', 'non-2xx+errors', 'proxy RSS MB'],
       rows: [...rows].map(([name, r]) => [
-        name, fmt(r.rps, 0), ratio(r.rps, direct?.rps), fmt(r.p50), fmt(r.p99),
-        name === 'direct' ? '0' : fmt(r.proxyUs), name === 'direct' ? '–' : ratio(r.proxyUs, nginx?.proxyUs),
-        fmt(r.simUs), fmt(r.genUs), String(r.bad), name === 'direct' ? '–' : fmt(r.rssMb, 0),
+        name, fmt(r.rps, 0), ratio(r.rps, nginx?.rps), fmt(r.p50), fmt(r.p99),
+        svc(name, fmt(r.cpu.totalUs)), svc(name, ratio(r.cpu.totalUs, nginx?.cpu.totalUs)), ...splitCells(r.cpu, inline),
+        fmt(r.upUs), String(r.bad), svc(name, fmt(r.rssMb, 0)),
       ]),
-      notes: [...notes, 'CPU = utime+stime from /proc/<pid>/stat (all threads; nginx: master + workers) over the measured run ÷ responses.'],
+      notes: [...notes, ...HAMMER_NOTES, SPLIT_NOTE,
+        ...[...rows].filter(([, r]) => r.cpu.busiest.length > 0).map(([name, r]) => `${name} busiest other threads, µs/req: ${r.cpu.busiest.join(', ')}`)],
     };
-    const bars: Bar[] = [...rows].filter(([n]) => n !== 'direct').map(([target, r]) => ({ group: 'nonstream: proxy CPU µs per request', target, value: r.proxyUs }));
-    return { name: 'nonstream', description: this.description, tables: [table], bars, data: Object.fromEntries(rows) };
+    const bars: Bar[] = [...rows].filter(([n]) => n !== 'direct').map(([target, r]) => ({ group: 'nonstream: proxy CPU µs per request', target, value: r.cpu.totalUs }));
+    const cells = (f: (name: TargetName) => SummaryCell | undefined): SummaryRow['cells'] =>
+      Object.fromEntries([...rows.keys()].filter((n) => n !== 'direct').map((n) => [n, f(n)]).filter(([, c]) => c !== undefined));
+    const def = rows.get('default');
+    const summary: SummaryRow[] = [
+      { order: 10, label: 'non-stream req/s', ratio: true, cells: cells((n) => ({ value: rows.get(n)?.rps, text: kfmt(rows.get(n)?.rps) })) },
+      {
+        order: 20, label: 'non-stream proxy CPU per request', ratio: true,
+        cells: cells((n) => ({ value: rows.get(n)?.cpu.totalUs, text: `${fmt(rows.get(n)?.cpu.totalUs)} µs` })),
+        goal: '≤ 2× nginx', met: def && nginx ? def.cpu.totalUs <= 2 * nginx.cpu.totalUs : undefined,
+      },
+      {
+        order: 25, label: 'non-stream main-thread CPU per request (ceiling/s at one core; % of POOL_SIZE=0 total)', ratio: false,
+        cells: cells((n) => {
+          const m = rows.get(n)?.cpu.mainUs;
+          return m === undefined ? undefined : { value: m, text: `${fmt(m)} µs (${kfmt(ceiling(m))}/s; ${pct(m, inline)})` };
+        }),
+      },
+    ];
+    return { name: 'nonstream', description: this.description, tables: [table], bars, summary, data: Object.fromEntries(rows) };
   },
 };

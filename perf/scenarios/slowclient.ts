@@ -1,58 +1,124 @@
-// Scenario slowclient: one client reads a large stream at a fixed slow rate; proxy RSS over time and upstream backpressure.
+// Scenario slowclient: hundreds of clients open a long stream and stop reading; proxy RSS growth per stream after settling, for 1 KB and 64 KB events, vs nginx and vs STREAM_BUFFER_SIZE + 16 KB.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Sampler } from '../lib/proc.js';
-import { slowRead } from '../lib/slow-reader.js';
-import { MB, eachTarget, fmt, num, warmStreams } from './common.js';
-import type { RunOptions, Scenario, ScenarioResult } from './types.js';
+import { rssKb, Sampler, type Usage } from '../lib/proc.js';
+import { closeAll, openClients } from '../lib/raw-clients.js';
+import type { TargetName } from '../lib/targets.js';
+import { MB, eachTarget, fmt, num, ratio, upstreamKind, warmStreams } from './common.js';
+import type { RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow, Table } from './types.js';
 
 interface Row {
-  readKb: number; clientEvents: number; simEvents: number; heldMb: number; blockedWrites: number;
-  rssStartMb: number; rssMaxMb: number; rssMidMb: number; rssEndMb: number; rssSeriesMb: number[]; status: number; endedEarly: boolean;
+  clients: number; established: number; dropped: number; completed: number; waitingDrain: number; blockedWrites: number;
+  baseMb: number; settledMb: number; kbPerStream: number; openS: number; settleS: number; settled: boolean;
+  heapBaseMb: number | undefined; heapMb: number | undefined; seriesMb: number[];
 }
+
+/** The service's STREAM_BUFFER_SIZE default (src/config.ts); /status settings.stream_buffer_size wins when present. */
+const DEFAULT_BUFFER = 16384;
+/** Bytes each stream would carry in full: far more than kernel buffers and the proxy's own can hold. */
+const STREAM_BYTES = 64 * 1024 * 1024;
+
+const sumRss = (pids: readonly number[]): number => pids.reduce((s, p) => s + rssKb(p), 0);
 
 export const slowclient: Scenario = {
   name: 'slowclient',
-  description: 'A client reading a large stream slowly: proxy RSS must stay flat and backpressure must reach the upstream.',
+  description: 'Hundreds of clients (300) each open a long stream and stop reading: proxy RSS growth per stream once settled, 1 KB and 64 KB events, vs nginx and vs STREAM_BUFFER_SIZE + 16 KB.',
   inDefault: true,
   async run(o: RunOptions): Promise<ScenarioResult> {
-    const duration = o.duration ?? 12;
-    const rateKb = num(o.flags['rate'], 64);
-    const tokens = num(o.flags['tokens'], 20000);
-    const model = `sim/long;tokens=${tokens}`;
-    const notes: string[] = [];
-    const rows = await eachTarget(o, notes, async (t, sim): Promise<Row> => {
-      await warmStreams(t.origin);
-      const sampler = new Sampler({ proxy: () => t.pids() }).start(1000);
-      const r = await slowRead(t.origin, model, rateKb * 1024, duration);
-      sampler.stop();
-      await sleep(500);
-      const st = await sim.stats();
-      const rss = (sampler.samples.get('proxy') ?? []).map((u) => MB(u.rssKb));
-      const eventBytes = r.events > 0 ? r.bytes / r.events : 1100;
-      return {
-        readKb: r.bytes / 1024, clientEvents: r.events, simEvents: st.lastAbortEvents,
-        heldMb: ((st.lastAbortEvents - r.events) * eventBytes) / 1048576, blockedWrites: st.blockedWrites,
-        rssStartMb: rss[0] ?? NaN, rssMaxMb: Math.max(...rss), rssMidMb: rss[Math.floor(rss.length / 2)] ?? NaN, rssEndMb: rss[rss.length - 1] ?? NaN, rssSeriesMb: rss,
-        status: r.status, endedEarly: r.endedEarly,
-      };
-    });
-    const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
-    const series = [...rows].filter(([n]) => n !== 'direct').map(([n, r]) => `${n} RSS MB each second: ${r.rssSeriesMb.map((v) => fmt(v, 0)).join(' ')}`);
-    const table = {
-      title: `slowclient — "${model}" (~${fmt((tokens * 1.2) / 1024, 0)} MB) read at ${rateKb} KB/s for ${duration} s`,
-      columns: ['target', 'status', 'client read KB', 'upstream wrote events', 'held between MB', 'sim blocked writes',
-        'proxy RSS start MB', 'max MB', 'end MB', 'growth MB', '2nd half Δ MB'],
-      rows: [...rows].map(([name, r]) => [
-        name, r.endedEarly ? `${r.status} (ended early)` : String(r.status), fmt(r.readKb, 0), String(r.simEvents), fmt(r.heldMb, 1),
-        String(r.blockedWrites), svc(name, fmt(r.rssStartMb, 0)), svc(name, fmt(r.rssMaxMb, 0)), svc(name, fmt(r.rssEndMb, 0)),
-        svc(name, fmt(r.rssMaxMb - r.rssStartMb, 1)), svc(name, fmt(r.rssEndMb - r.rssMidMb, 1)),
-      ]),
-      notes: [...notes,
-        '"upstream wrote events": events the simulator had written when the client hung up; "held between" = those not yet read by the client (kernel socket buffers plus anything the proxy holds).',
-        'RSS is sampled every second from before the request until the client hangs up; "2nd half Δ" = last sample − middle sample (flat ≈ 0).',
-        'sim blocked writes > 0 means res.write() returned false in the simulator: backpressure reached the upstream.',
-        ...series],
-    };
-    return { name: 'slowclient', description: this.description, tables: [table], bars: [], data: Object.fromEntries(rows) };
+    const clients = num(o.flags['clients'], 300);
+    const sizes = (o.flags['sizes'] ?? '1024,65536').split(',').map(Number).filter((n) => n > 0);
+    const settleMax = num(o.flags['settle'], 8);
+    const upstream = upstreamKind(o, 'static');
+    const env: Record<string, string> = o.flags['buffer'] ? { STREAM_BUFFER_SIZE: o.flags['buffer'] } : {};
+    const tables: Table[] = [];
+    const summary: SummaryRow[] = [];
+    const data: Record<string, unknown> = {};
+    for (const size of sizes) {
+      const tokens = num(o.flags['tokens'], Math.ceil(STREAM_BYTES / size));
+      const model = `sim/long;tokens=${tokens};size=${size}`;
+      const notes: string[] = [];
+      let buffer = Number(o.flags['buffer'] ?? DEFAULT_BUFFER);
+      o.log(` ${size}-byte events`);
+      const rows = await eachTarget(o, notes, async (t, sim): Promise<Row> => {
+        await warmStreams(t.origin);
+        const st0 = await t.status();
+        const fromStatus = (st0?.['settings'] as Record<string, unknown> | undefined)?.['stream_buffer_size'];
+        if (typeof fromStatus === 'number') buffer = fromStatus;
+        const heapOf = (st: Record<string, unknown> | null): number | undefined => {
+          const h = (st?.['memory'] as Record<string, unknown> | undefined)?.['heap_used_mb'];
+          return typeof h === 'number' ? h : undefined;
+        };
+        const st0Sim = await sim.stats();
+        const base: number[] = [];
+        for (let i = 0; i < 4; i++) {
+          base.push(sumRss(t.pids()));
+          await sleep(250);
+        }
+        const baseKb = base.reduce((a, b) => a + b, 0) / base.length;
+        const tOpen = performance.now();
+        const cs = await openClients({ origin: t.origin, n: clients, model: () => model, stopReading: true, timeoutMs: 30_000 });
+        const established = cs.filter((c) => c.firstEventAt !== undefined).length;
+        // Settle: every stream blocked at the upstream or gone (the upstream counts responses waiting for drain, and
+        // aborts), and RSS flat for 1 s. RSS is sampled on its own timer: a busy upstream may answer its stats late.
+        const t0 = performance.now();
+        const openS = (t0 - tOpen) / 1000;
+        const sampler = new Sampler({ proxy: () => t.pids() }).start(250);
+        let settled = false, waitingDrain = 0;
+        while ((performance.now() - t0) / 1000 < settleMax) {
+          await sleep(250);
+          const st = await Promise.race([sim.stats(), sleep(500, null)]);
+          if (st) waitingDrain = st.waitingDrain;
+          const rs = sampler.samples.get('proxy') ?? [];
+          const k = rs.length;
+          const flat = k >= 5 && (rs[k - 1] as Usage).rssKb <= 1.01 * (rs[k - 5] as Usage).rssKb;
+          if (st && waitingDrain + (st.aborts - st0Sim.aborts) >= established && flat) {
+            settled = true;
+            break;
+          }
+        }
+        sampler.stop();
+        const series = (sampler.samples.get('proxy') ?? []).map((u) => u.rssKb);
+        const last = series.slice(-3);
+        const settledKb = last.reduce((a, b) => a + b, 0) / Math.max(1, last.length);
+        const heap = heapOf(await Promise.race([t.status(), sleep(3000, null)]));
+        const st = (await Promise.race([sim.stats(), sleep(5000, null)])) ?? { ...st0Sim, aborts: NaN, completed: NaN };
+        closeAll(cs);
+        return {
+          clients, established, dropped: st.aborts - st0Sim.aborts, completed: st.completed - st0Sim.completed, waitingDrain, blockedWrites: st.blockedWrites,
+          baseMb: MB(baseKb), settledMb: MB(settledKb), kbPerStream: (settledKb - baseKb) / Math.max(1, established),
+          openS, settleS: (performance.now() - t0) / 1000, settled, heapBaseMb: heapOf(st0), heapMb: heap, seriesMb: series.map(MB),
+        };
+      }, env, upstream);
+      const nginx = rows.get('nginx');
+      const aim = buffer / 1024 + 16;
+      const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
+      tables.push({
+        title: `slowclient — ${clients} clients stop reading "${model}" (${fmt(size / 1024, 0)} KB events), ${upstream} upstream; aim ≤ STREAM_BUFFER_SIZE + 16 KB = ${fmt(aim, 0)} KB/stream`,
+        columns: ['target', 'established', 'upstream cancelled', 'upstream completed', 'upstream blocked', 'opened in s', 'settled after s', 'RSS before MB', 'RSS settled MB',
+          'KB/stream', 'vs nginx', 'vs aim', 'main heap Δ MB'],
+        rows: [...rows].map(([name, r]) => [
+          name, `${r.established}/${r.clients}`, String(r.dropped), String(r.completed), `${r.waitingDrain}`, fmt(r.openS, 1), `${fmt(r.settleS, 1)}${r.settled ? '' : ' (not flat)'}`,
+          svc(name, fmt(r.baseMb, 0)), svc(name, fmt(r.settledMb, 0)), svc(name, fmt(r.kbPerStream, 1)), svc(name, ratio(r.kbPerStream, nginx?.kbPerStream)),
+          svc(name, ratio(r.kbPerStream, aim)),
+          r.heapMb !== undefined && r.heapBaseMb !== undefined ? fmt(r.heapMb - r.heapBaseMb, 0) : '–',
+        ]),
+        notes: [...notes,
+          'Each client reads the response head and the first event, then pauses its socket: kernel buffers fill, the proxy should stop reading the upstream.',
+          '"upstream cancelled" = streams the proxy gave up on while the clients were stalled (uWS drops a connection whose output has not drained for ~10 s; CLIENT_STALL_TIMEOUT); "upstream completed" = streams whose whole body fitted in the buffers between (should be 0); "upstream blocked" = streams the upstream could not write to at the end.',
+          `Upstream "static" (default): one prebuilt body shared by all streams, written as fast as each socket takes it; the simulator would build every stream\'s ${fmt(STREAM_BYTES / 1048576, 0)} MB up front (--upstream sim needs --tokens small enough for memory, and is too slow to fill 300 pipes before uWS drops them).`,
+          `Settled = every established stream is blocked at the upstream ("upstream blocked": responses waiting for drain there) or cancelled, and RSS grew < 1 % over the last second; at most ${settleMax} s after all clients had their first event or gave up (--settle), because uWS drops a connection whose output has not drained for ~10 s. "opened in" = time until every client had its first event (or 30 s).`,
+          'KB/stream = (RSS settled, mean of the last 3 samples − RSS before, mean of 4 samples after warm-up) ÷ established streams. Kernel socket buffers are not in RSS.',
+          '"main heap Δ" = /status memory.heap_used_mb after − before (the main thread\'s JS heap only; the rest of the growth is outside it or in workers).',
+          ...[...rows].filter(([n]) => n !== 'direct').map(([n, r]) => `${n} RSS MB every 250 ms: ${r.seriesMb.map((v) => fmt(v, 0)).join(' ')}`)],
+      });
+      data[String(size)] = Object.fromEntries(rows);
+      const cells: SummaryRow['cells'] = Object.fromEntries([...rows].filter(([n]) => n !== 'direct')
+        .map(([n, r]): [TargetName, SummaryCell] => [n, { value: r.kbPerStream, text: `${fmt(r.kbPerStream, 1)} KB` }]));
+      const def = rows.get('default');
+      summary.push({
+        order: 90 + sizes.indexOf(size), label: `${clients} clients not reading, ${fmt(size / 1024, 0)} KB events: RSS per stream`, ratio: true, cells,
+        goal: `≤ ${fmt(aim, 0)} KB (STREAM_BUFFER_SIZE + 16 KB)`, met: def ? def.kbPerStream <= aim : undefined,
+      });
+    }
+    return { name: 'slowclient', description: this.description, tables, bars: [], summary, data };
   },
 };
