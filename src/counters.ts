@@ -1,13 +1,30 @@
 // The main thread's global request counters: every finished request is recorded here exactly once.
 
-/** How a request ended, from the client's point of view. */
+/**
+ * How a request ended; each request has exactly one. docs/monitoring.md lists which figures sum which.
+ * Server errors (error_count, the error-rate alert) are upstream_error + stream_error.
+ */
 export type Outcome =
   | 'ok' // 2xx, complete (stream ended with [DONE] or a finish)
-  | 'client_error' // 4xx answered by the proxy or relayed from the upstream
+  | 'client_error' // 4xx: refused by the proxy (route, auth, validation, size, slow body) or relayed from the upstream
   | 'shed' // refused by admission (503/429) without touching a worker
-  | 'upstream_error' // 5xx before the first byte
-  | 'stream_error' // a stream that had started ended with an error event
-  | 'client_abort'; // the client went away first
+  | 'upstream_error' // 5xx before the first byte: the upstream failed or timed out, or a proxy fault
+  | 'stream_error' // a stream that had started ended with an error event: the upstream broke it, or a worker died
+  | 'cut' // ended by a limit of the proxy: STREAM_TIMEOUT, MAX_CONNECTION_TIME, shutdown past its grace
+  | 'client_abort' // the client went away first
+  | 'client_stall'; // the client stopped reading for CLIENT_STALL_TIMEOUT and was closed
+
+/** Codes of the proxy's own limits: a request they end is `cut`, not an error of the upstream. */
+const CUT_CODES: ReadonlySet<string> = new Set(['stream_timeout', 'max_connection_time', 'shutdown']);
+
+/** The outcome of a request that ended with `code` (null: success), `started` when the 200 was already out. */
+export function outcomeOf(status: number, code: string | null, started: boolean): Outcome {
+  if (code === null) return status < 400 ? 'ok' : status >= 500 ? 'upstream_error' : 'client_error';
+  if (CUT_CODES.has(code)) return 'cut';
+  if (code === 'client_stall') return 'client_stall';
+  if (started) return 'stream_error';
+  return status >= 500 ? 'upstream_error' : 'client_error';
+}
 
 export interface Finished {
   readonly route: string;
@@ -25,7 +42,7 @@ export interface Finished {
   readonly mirror: number | null;
 }
 
-/** Outcomes that count as a failure of the service (the error-rate alert's numerator). */
+/** Outcomes that count as a failure of the service (error_count, the error-rate alert's numerator). */
 export function isServerError(o: Outcome): boolean {
   return o === 'upstream_error' || o === 'stream_error';
 }
@@ -130,9 +147,10 @@ export class RateBuckets {
 
 export class Counters {
   totalRequests = 0;
+  /** Server errors: upstream_error + stream_error (the guide's error_count). */
   errorCount = 0;
-  serverErrors = 0;
   clientAborts = 0;
+  /** Streams broken after their first byte (stream_error). */
   upstreamAborts = 0;
   malformedEvents = 0;
   eventsRelayed = 0;
@@ -146,8 +164,7 @@ export class Counters {
 
   record(f: Finished): void {
     this.totalRequests++;
-    if (f.outcome !== 'ok' && f.outcome !== 'client_abort') this.errorCount++;
-    if (isServerError(f.outcome)) this.serverErrors++;
+    if (isServerError(f.outcome)) this.errorCount++;
     if (f.outcome === 'client_abort') this.clientAborts++;
     if (f.outcome === 'stream_error') this.upstreamAborts++;
     this.byOutcome.set(f.outcome, (this.byOutcome.get(f.outcome) ?? 0) + 1);

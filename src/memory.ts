@@ -13,6 +13,8 @@ export class MemoryMonitor {
     private readonly gcThreshold: number,
     private readonly admission: Admission,
     private readonly log: Logger,
+    /** Asks the worker threads to collect too (their heaps hold undici's and the framers' memory). */
+    private readonly collectWorkers: () => void = () => undefined,
     private readonly readRss: () => number = () => process.memoryUsage.rss(),
   ) {}
 
@@ -32,6 +34,7 @@ export class MemoryMonitor {
     const now = performance.now();
     if (use > this.gcThreshold && now - this.#lastGc > 10_000) {
       this.#lastGc = now;
+      this.collectWorkers();
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc) {
         gc();

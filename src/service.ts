@@ -71,15 +71,16 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
     queueTimeoutMs: config.QUEUE_TIMEOUT,
     perKey: config.MAX_CONNECTIONS_PER_KEY,
   });
-  const memory = new MemoryMonitor(config.MEMORY_LIMIT_MB, config.GC_THRESHOLD, admission, log);
   const healthBuffer = MirrorHealth.allocate(config.DEEPINFRA_MIRRORS.length);
   const health = new MirrorHealth(healthBuffer, config.DEEPINFRA_MIRRORS.length, config.CIRCUIT_FAILURES, config.CIRCUIT_RESET_MS);
   const pool = await StreamPool.start({
     size: config.POOL_SIZE,
     workerConfig: workerConfig(config, healthBuffer),
     maxOldGenerationMb: config.WORKER_MAX_OLD_GENERATION_MB,
-    onRestart: (index, error) => log.error({ worker: index, error }, 'stream worker died; replaced'),
+    onRestart: (index, error, delayMs) => log.error({ worker: index, error, restart_in_ms: delayMs }, 'stream worker died; replacing it'),
+    onError: (error) => log.error({ error }, 'stream worker pool error'),
   });
+  const memory = new MemoryMonitor(config.MEMORY_LIMIT_MB, config.GC_THRESHOLD, admission, log, () => pool.collectGarbage());
   const state: ServiceState = {
     config, log, counters: new Counters(), admission, pool, memory, health,
     active: new Set<ActiveExchange>(), hooks: { idle: new Signal(), queued: new Signal<string>() },

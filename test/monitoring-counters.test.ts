@@ -1,6 +1,6 @@
 // The rolling windows behind /status: time-limited percentiles and per-second rate buckets (fake clock).
 import t from 'tap';
-import { Counters, RateBuckets, Window, type Finished, type Outcome } from '../src/counters.js';
+import { Counters, RateBuckets, Window, outcomeOf, type Finished, type Outcome } from '../src/counters.js';
 
 void t.test('Window: nearest-rank percentiles, ring overwrite, age limit', async (t) => {
   let now = 0;
@@ -45,16 +45,33 @@ void t.test('Counters.record: each outcome lands in the right figures, listeners
   const heard: Finished[] = [];
   c.listeners.push((f) => heard.push(f));
   const base = { route: '/v1/chat/completions', code: null, durationMs: 5, ttfbMs: 2, stream: false, events: 0, bytes: 10, malformed: 0, mirror: 0 };
-  const outcomes: Array<[Outcome, number]> = [['ok', 200], ['client_error', 400], ['shed', 503], ['upstream_error', 502], ['stream_error', 200], ['client_abort', 499]];
+  const outcomes: Array<[Outcome, number]> = [
+    ['ok', 200], ['client_error', 400], ['shed', 503], ['upstream_error', 502], ['stream_error', 200], ['cut', 200], ['client_abort', 499], ['client_stall', 200],
+  ];
   for (const [outcome, status] of outcomes) c.record({ ...base, outcome, status });
-  t.equal(c.totalRequests, 6);
-  t.equal(c.errorCount, 4, 'client_error, shed, upstream_error, stream_error');
-  t.equal(c.serverErrors, 2, 'upstream_error and stream_error');
+  t.equal(c.totalRequests, 8);
+  t.equal(c.errorCount, 2, 'error_count is the server errors: upstream_error and stream_error only');
   t.equal(c.clientAborts, 1);
-  t.equal(c.upstreamAborts, 1);
-  t.equal(c.bytesRelayed, 60);
+  t.equal(c.upstreamAborts, 1, 'upstream aborts: streams broken after their first byte, not cuts, stalls or client aborts');
+  t.equal(c.bytesRelayed, 80);
   t.equal(c.duration.count, 1, 'latency windows take successful requests only');
-  t.equal(heard.length, 6);
+  t.equal(heard.length, 8);
+  t.same(Object.fromEntries(c.byOutcome), Object.fromEntries(outcomes.map(([o]) => [o, 1])), 'each outcome counted once under its name');
   const s = c.rates.sums(60);
-  t.same([s.requests, s.serverErrors, s.shed, s.clientAborts], [6, 2, 1, 1]);
+  t.same([s.requests, s.serverErrors, s.shed, s.clientAborts], [8, 2, 1, 1]);
+});
+
+void t.test('outcomeOf: one name per way a request ends', async (t) => {
+  t.equal(outcomeOf(200, null, true), 'ok');
+  t.equal(outcomeOf(404, null, false), 'client_error', 'a relayed upstream 4xx');
+  t.equal(outcomeOf(503, null, false), 'upstream_error', 'a relayed upstream 5xx');
+  t.equal(outcomeOf(400, 'invalid_json', false), 'client_error');
+  t.equal(outcomeOf(502, 'upstream_unreachable', false), 'upstream_error');
+  t.equal(outcomeOf(200, 'upstream_reset', true), 'stream_error');
+  t.equal(outcomeOf(200, 'worker_crashed', true), 'stream_error', 'a worker dying mid-stream is a server error');
+  for (const code of ['stream_timeout', 'max_connection_time', 'shutdown']) {
+    t.equal(outcomeOf(200, code, true), 'cut', `${code} after the first byte is a cut`);
+    t.equal(outcomeOf(504, code, false), 'cut', `${code} before it too`);
+  }
+  t.equal(outcomeOf(200, 'client_stall', true), 'client_stall', 'a stalled client is not a server error');
 });

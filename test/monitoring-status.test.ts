@@ -209,5 +209,6 @@ void t.test('ENABLE_METRICS=false: /metrics is a 404, the rest still answers', a
   t.equal(r.status, 404);
   await r.arrayBuffer();
   const d = await status(s);
-  t.equal(d.total_requests, 0);
+  t.equal(d.total_requests, 1, 'the 404 is counted like every request');
+  t.equal(d.error_count, 0, 'as a client error, not a server error');
 });

@@ -20,9 +20,22 @@ t.test('credit comes back in lumps of half the budget while the client keeps up'
   const sink = new FakeSink();
   const grants: number[] = [];
   const w = new SseWriter(sink, (n) => grants.push(n), 1000);
-  for (let i = 0; i < 10; i++) w.push('x'.repeat(100), 100);
-  t.same(grants, [500, 500]);
-  t.equal(sink.written.length, 10, 'every chunk written at once');
+  for (let i = 0; i < 11; i++) w.push('x'.repeat(100), 100);
+  t.same(grants, [500, 500], 'each write that is taken proves the one before it sent');
+  t.equal(sink.written.length, 11, 'every chunk written at once');
+  t.equal(w.pending, 100, 'the latest chunk may still sit in the sink’s own buffer: it counts as held');
+});
+
+t.test('a write taken “in full” whose bytes stayed in the sink: onWritable writes a probe, which drains them', async (t) => {
+  const sink = new FakeSink();
+  const grants: number[] = [];
+  const w = new SseWriter(sink, (n) => grants.push(n), 200);
+  w.push('a'.repeat(150), 150);
+  t.notOk(w.blocked, 'the sink said true');
+  t.equal(w.pending, 150, 'but its bytes are not proven sent');
+  t.ok(w.onWritable(), 'uWS asks (it holds bytes): the writer answers with a write');
+  t.equal(sink.written.at(-1), ':\n', 'a comment probe, since nothing is queued');
+  t.same(grants, [150], 'the probe taken proves the 150 bytes sent');
   t.equal(w.pending, 0);
 });
 
@@ -46,6 +59,8 @@ t.test('a backed-up sink: chunks queue, no credit, then one write and the credit
   t.equal(sink.written.at(-1), ':\n', 'nothing queued: a comment probe makes the sink report that it drained');
   t.same(grants, [900], 'then all of it is credited');
   t.equal(w.pending, 0);
+  w.push('d', 300);
+  t.equal(w.pending, 300, 'a new chunk is held until the next write proves it sent');
 });
 
 t.test('end writes what is queued and the terminal text once; heartbeats skip a backed-up sink', async (t) => {

@@ -4,6 +4,7 @@ import { startStack, chat, idle, nextEvent, within, KEY, type Stack } from './he
 import { openSocket, post } from './helpers/raw.js';
 import type { SimAbortEvent } from '../src/simulator/index.js';
 import { MemoryMonitor } from '../src/memory.js';
+import type { CollectedMsg } from '../workers/protocol.js';
 
 async function streamText(s: Stack, model: string): Promise<string> {
   const res = await fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat(model, { stream: true })) });
@@ -87,11 +88,16 @@ t.test('CLIENT_STALL_TIMEOUT closes a client that stopped reading and aborts its
 });
 
 t.test('memory over the limit sheds new requests until RSS is back under 80 % (hysteresis)', async (t) => {
-  const s = await startStack(t, {});
+  const s = await startStack(t, { POOL_SIZE: '2' });
   s.service.state.memory.stop(); // the real sampler would read this process's RSS; a monitor with a known reading decides here
   let rss = 70 * 1048576;
-  const monitor = new MemoryMonitor(64, 0.85, s.service.state.admission, s.service.state.log, () => rss);
+  const pool = s.service.state.pool;
+  const monitor = new MemoryMonitor(64, 0.85, s.service.state.admission, s.service.state.log, () => pool.collectGarbage(), () => rss);
+  const answers: CollectedMsg[] = [];
+  const bothCollected = new Promise<void>((resolve) => pool.collected.on((m) => answers.push(m) === 2 && resolve()));
   monitor.sample();
+  await within(bothCollected, 5000, 'both worker threads collecting garbage');
+  t.ok(answers.every((a) => a.collected), 'each worker ran a full collection (started with --expose-gc)');
   const shed = await fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat('sim/echo')) });
   t.equal(shed.status, 503);
   t.equal(((await shed.json()) as { error: { code: string } }).error.code, 'memory_pressure');

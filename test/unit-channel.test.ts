@@ -1,6 +1,7 @@
 // Channel (unit, fake port): per-turn batching, routing of worker messages by stream id, lost workers.
 import t from 'tap';
 import { Channel, type StreamEvents } from '../src/pool/channel.js';
+import { leastLoaded } from '../src/pool/pool.js';
 import type { FromWorker, OpenMsg, Port, ToWorker } from '../workers/protocol.js';
 
 function fakePort() {
@@ -32,7 +33,7 @@ t.test('opens and aborts of one turn go out as one message; credit goes at the e
   ch.abort(2);
   t.equal(f.posted.length, 0, 'nothing posted within the callback');
   await turn();
-  t.same(f.posted.map((b) => b.map((m) => `${m.t}${m.id}`)), [['open1', 'open2', 'abort2']]);
+  t.same(f.posted.map((b) => b.map((m) => (m.t === 'gc' ? 'gc' : `${m.t}${m.id}`))), [['open1', 'open2', 'abort2']]);
   ch.credit(1, 5);
   await Promise.resolve();
   t.same(f.posted.at(-1), [{ t: 'credit', id: 1, n: 5 }], 'credit is flushed at the end of the current callback');
@@ -67,4 +68,21 @@ t.test('ready resolves on the worker’s announcement; a lost worker loses each 
   ch.lost();
   t.same(a.heard, ['lost']);
   t.notOk(ch.alive);
+});
+
+t.test('routing: the least loaded worker that is serving; one still starting (or dead) gets no stream', async (t) => {
+  const ready = (n: number): Channel => {
+    const f = fakePort();
+    const ch = new Channel(f.port, n);
+    f.deliver([{ t: 'ready', threadId: 10 + n }]);
+    return ch;
+  };
+  const a = ready(0);
+  const b = ready(1);
+  const starting = new Channel(fakePort().port, 2); // a replacement that has not announced itself
+  a.open(open(1), events().e);
+  t.equal(leastLoaded([a, starting]), a, 'the starting worker has no load, yet is not chosen');
+  t.equal(leastLoaded([a, b, starting]), b, 'among serving workers, the least loaded');
+  b.lost();
+  t.equal(leastLoaded([b, starting]), null, 'none serving: no channel (the request gets worker_crashed with Retry-After)');
 });

@@ -1,9 +1,37 @@
 // A worker's side of its channel: owns the requests of every stream multiplexed on it, batching replies per turn.
 import { threadId } from 'node:worker_threads';
-import { MirrorHealth, Outbox, unreachable, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
 import { createUpstream, type Upstream } from './upstream.js';
 import { Exchange, type Active, type ExchangeContext } from './exchange.js';
 import { ModelsRequest } from './models.js';
+
+const MB = 1048576;
+
+let gcFunction: (() => void) | null | undefined;
+
+/** V8's gc(): global when the process runs with --expose-gc (`npm start` does); else the flag is set now. */
+function exposedGc(): (() => void) | null {
+  if (gcFunction !== undefined) return gcFunction;
+  const global = (globalThis as { gc?: () => void }).gc;
+  if (global) return (gcFunction = global);
+  try {
+    setFlagsFromString('--expose-gc');
+    gcFunction = runInNewContext('gc') as () => void;
+  } catch {
+    gcFunction = null;
+  }
+  return gcFunction;
+}
+
+/** A full collection of this thread's heap (memory pressure on the main thread asks every worker for one). */
+function collectGarbage(): CollectedMsg {
+  const gc = exposedGc();
+  const before = process.memoryUsage().heapUsed;
+  if (gc) gc();
+  return { t: 'collected', collected: gc !== null, heapBeforeMb: Math.round(before / MB), heapAfterMb: Math.round(process.memoryUsage().heapUsed / MB) };
+}
 
 /** How often the limits of every request are checked (one sweep serves all: no timer per stream). */
 const SWEEP_MS = 50;
@@ -40,6 +68,9 @@ export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerCon
           break;
         case 'abort':
           active.get(msg.id)?.abort();
+          break;
+        case 'gc':
+          ctx.send(collectGarbage());
           break;
         default:
           unreachable(msg);

@@ -51,7 +51,9 @@ export interface OpenMsg {
 }
 export interface CreditMsg { readonly t: 'credit'; readonly id: number; readonly n: number }
 export interface AbortMsg { readonly t: 'abort'; readonly id: number }
-export type ToWorker = OpenMsg | CreditMsg | AbortMsg;
+/** Memory pressure on the main thread: the worker collects garbage too (undici and the framers live here). */
+export interface GcMsg { readonly t: 'gc' }
+export type ToWorker = OpenMsg | CreditMsg | AbortMsg | GcMsg;
 
 /** What the main thread needs to know about the upstream side of one request. */
 export interface UpstreamMeta {
@@ -116,7 +118,9 @@ export interface EndMsg {
 }
 /** Sent once when a channel opens: the worker is ready, and this is its thread (0 inline). */
 export interface ReadyMsg { readonly t: 'ready'; readonly threadId: number }
-export type FromWorker = ReplyMsg | FailMsg | HeadMsg | DataMsg | EndMsg | ReadyMsg;
+/** The answer to a GcMsg: the worker's heap before and after (MB); `collected` false when gc is not exposed. */
+export interface CollectedMsg { readonly t: 'collected'; readonly collected: boolean; readonly heapBeforeMb: number; readonly heapAfterMb: number }
+export type FromWorker = ReplyMsg | FailMsg | HeadMsg | DataMsg | EndMsg | ReadyMsg | CollectedMsg;
 
 /** Everything a worker needs, sent once when its channel opens (workers never read process.env). */
 export interface WorkerConfig {

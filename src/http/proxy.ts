@@ -14,7 +14,7 @@ import type { DataMsg, EndMsg, FailMsg, HeadMsg, ReplyMsg, RouteKind, StreamLimi
 import type { Channel, StreamEvents } from '../pool/channel.js';
 import type { HttpResponse } from './uws.js';
 import type { Waiting, Refusal } from '../admission.js';
-import type { Outcome } from '../counters.js';
+import { outcomeOf, type Outcome } from '../counters.js';
 import type { ActiveExchange, ServiceState } from '../state.js';
 import { errorEntry, errorEvent, type ErrorCode } from '../errors.js';
 import { send, sendError, type ErrorOptions, type ResponseContext } from './respond.js';
@@ -144,8 +144,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     if (this.#stage === 'over') return;
     this.#ttfb = performance.now() - this.t0;
     send(this.res, this.ctx, m.status, m.headers['content-type'] ?? 'application/json', m.body, m.headers, this.s.admission.draining);
-    const outcome: Outcome = m.status < 400 ? 'ok' : m.status >= 500 ? 'upstream_error' : 'client_error';
-    this.#finish(m.status, outcome, m.status < 400 ? null : `upstream_${m.status}`, 0, Buffer.byteLength(m.body), 0);
+    this.#finish(m.status, outcomeOf(m.status, null, false), m.status < 400 ? null : `upstream_${m.status}`, 0, Buffer.byteLength(m.body), 0);
   }
 
   onFail(m: FailMsg): void {
@@ -178,7 +177,8 @@ class ClientExchange implements StreamEvents, ActiveExchange {
       return this.#error(m.code, m.message ? { message: m.message } : {});
     }
     w.end((m.code !== undefined ? errorEvent(m.code, m.message) : '') + (m.done ? DONE : ''));
-    this.#finish(200, m.code === undefined ? 'ok' : 'stream_error', m.code ?? null, m.stats.events, w.bytes, m.stats.malformed);
+    const code = m.code ?? null;
+    this.#finish(200, outcomeOf(200, code, true), code, m.stats.events, w.bytes, m.stats.malformed);
   }
 
   onLost(): void {
@@ -216,7 +216,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     const w = this.#writer;
     if (w && w.started) {
       w.end(errorEvent(code));
-      return this.#finish(200, 'stream_error', code, 0, w.bytes, 0);
+      return this.#finish(200, outcomeOf(200, code, true), code, 0, w.bytes, 0);
     }
     this.#error(code, code === 'worker_crashed' || code === 'shutdown' ? { retryAfter: true } : {});
   }
@@ -225,7 +225,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     this.#channel?.abort(this.id);
     const w = this.#writer!;
     w.abandon();
-    this.#finish(200, 'stream_error', 'client_stall', 0, w.bytes, 0);
+    this.#finish(200, 'client_stall', 'client_stall', 0, w.bytes, 0);
     this.res.close();
   }
 
@@ -241,7 +241,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     const { status } = errorEntry(code);
     sendError(this.res, this.ctx, code, status, this.s.admission.draining ? { ...o, closeConnection: true } : o);
     this.#channel?.abort(this.id);
-    this.#finish(status, outcome ?? (status >= 500 ? 'upstream_error' : 'client_error'), code, 0, 0, 0);
+    this.#finish(status, outcome ?? outcomeOf(status, code, false), code, 0, 0, 0);
   }
 
   #finish(status: number, outcome: Outcome, code: string | null, events: number, bytes: number, malformed: number): void {

@@ -3,7 +3,10 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 import type { RouteKind } from '../../workers/protocol.js';
 import type { ServiceState } from '../state.js';
 import { bearerToken, KeyRing, tokenMatches } from '../auth.js';
-import { send, sendError, type ResponseContext } from './respond.js';
+import { send, sendError, type ErrorOptions, type ResponseContext } from './respond.js';
+import type { ErrorCode } from '../errors.js';
+import { outcomeOf } from '../counters.js';
+import { recordRequest } from '../outcome.js';
 import { handleProxy } from './proxy.js';
 import { randomUUID } from 'node:crypto';
 
@@ -37,17 +40,26 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
   for (const [path, handler] of Object.entries(extra)) routes.set(path, { methods: { GET: handler }, statusAuth: true });
 
   const handle = (res: HttpResponse, req: HttpRequest): void => {
+    const t0 = performance.now();
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod();
     const origin = req.getHeader('origin');
     const ctx: ResponseContext = { reqId: randomUUID(), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
     const route = routes.get(path);
-    if (!route) return sendError(res, ctx, 'not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
+    /** Refused here, before a handler: answered, counted and logged like every request (CONTRACT §7). */
+    const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => {
+      sendError(res, ctx, code, status, o);
+      recordRequest(s.counters, s.log, {
+        route: route ? path : 'unknown', status, outcome: outcomeOf(status, code, false), code, durationMs: performance.now() - t0, ttfbMs: null,
+        stream: false, events: 0, bytes: 0, malformed: 0, mirror: null, reqId: ctx.reqId, keyId: null, model: null, attempts: 0,
+      });
+    };
+    if (!route) return refuse('not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
     const target = route.methods[method];
     if (target === undefined) {
       const allow = Object.keys(route.methods).join(', ');
       if (method === 'OPTIONS' && ctx.corsOrigin !== null) return preflight(res, ctx, allow);
-      return sendError(res, ctx, 'method_not_allowed', 405, { headers: { allow } });
+      return refuse('method_not_allowed', 405, { headers: { allow } });
     }
     const tokenRoute = route.statusAuth === true && s.config.STATUS_TOKEN !== undefined;
     if (tokenRoute || typeof target !== 'function') {
@@ -55,21 +67,21 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
       const conflict = conflictingHeader(req);
       if (conflict === 'authorization') {
         const code = tokenRoute ? 'unauthorized_status' : 'invalid_api_key';
-        return sendError(res, ctx, code, 401, { message: 'Conflicting Authorization headers.', closeConnection: hasBody(req) });
+        return refuse(code, 401, { message: 'Conflicting Authorization headers.', closeConnection: hasBody(req) });
       }
-      if (conflict === 'content-length') return sendError(res, ctx, 'invalid_request', 400, { message: 'Conflicting content-length headers.', closeConnection: true });
+      if (conflict === 'content-length') return refuse('invalid_request', 400, { message: 'Conflicting content-length headers.', closeConnection: true });
     }
     if (tokenRoute) {
       const presented = bearerToken(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';
-      if (!tokenMatches(presented, s.config.STATUS_TOKEN)) return sendError(res, ctx, 'unauthorized_status', 401);
+      if (!tokenMatches(presented, s.config.STATUS_TOKEN)) return refuse('unauthorized_status', 401);
     }
     if (typeof target === 'function') return target(res, req, ctx);
 
     const auth = keys.check(req.getHeader('authorization'));
-    if (!auth.ok) return sendError(res, ctx, 'invalid_api_key', 401, { closeConnection: hasBody(req) });
+    if (!auth.ok) return refuse('invalid_api_key', 401, { closeConnection: hasBody(req) });
     const cl = req.getHeader('content-length');
     const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
-    if (Number.isNaN(contentLength)) return sendError(res, ctx, 'invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
+    if (Number.isNaN(contentLength)) return refuse('invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
     handleProxy(s, res, { reqId: ctx.reqId, kind: target, route: path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin });
   };
 
@@ -97,6 +109,7 @@ function ready(s: ServiceState, res: HttpResponse, ctx: ResponseContext): void {
   if (s.admission.draining) reasons.push('draining');
   if (s.admission.memoryPressure) reasons.push('memory_limit');
   if (s.health.views().every((m) => m.circuit === 'open')) reasons.push('all_upstreams_open');
+  if (s.pool.stats().serving === 0) reasons.push('no_worker');
   if (reasons.length === 0) return send(res, ctx, 200, 'application/json', JSON.stringify({ status: 'ready' }));
   send(res, ctx, 503, 'application/json', JSON.stringify({ status: 'not_ready', reasons }), { 'retry-after': '1' });
 }

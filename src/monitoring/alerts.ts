@@ -6,7 +6,7 @@ export type Severity = 'warning' | 'critical';
 
 /** The error-rate alert looks at this many seconds of traffic… */
 export const ERROR_WINDOW_S = 60;
-/** …and says nothing until that window holds at least this many admitted requests (1 of 2 does not page). */
+/** …and says nothing until that window holds at least this many requests (1 of 2 does not page). */
 export const ERROR_MIN_SAMPLES = 10;
 /** A firing alert clears when its value falls to threshold × this or below (no flapping around the line). */
 export const CLEAR_RATIO = 0.9;
@@ -98,11 +98,11 @@ export class Alerts {
   }
 }
 
-/** Error rate over the alert window: server errors over admitted requests; null under the minimum sample. */
+/** Error rate over the alert window: server errors over all requests (the guide's error_count / total_requests);
+ *  null under the minimum sample. */
 export function errorRate(s: ServiceState, seconds = ERROR_WINDOW_S, minSamples = ERROR_MIN_SAMPLES): number | null {
   const w = s.counters.rates.sums(seconds);
-  const admitted = w.requests - w.shed;
-  return admitted < minSamples || admitted <= 0 ? null : w.serverErrors / admitted;
+  return w.requests < minSamples || w.requests <= 0 ? null : w.serverErrors / w.requests;
 }
 
 /** The guide's three rules, thresholds from ALERT_CONNECTIONS / ALERT_MEMORY / ALERT_ERROR_RATE. */

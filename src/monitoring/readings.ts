@@ -26,20 +26,19 @@ export interface RateView {
   readonly errors_per_s: number;
   readonly shed_per_s: number;
   readonly client_aborts_per_s: number;
-  /** Server errors over admitted (not shed) requests; null with no admitted request in the window. */
+  /** Server errors over all requests (the guide's error_count / total_requests); null with no request in the window. */
   readonly error_rate: number | null;
 }
 
 export function rateView(s: ServiceState, seconds: number): RateView {
   const w = s.counters.rates.sums(seconds);
-  const admitted = w.requests - w.shed;
   return {
     window_s: seconds,
     requests_per_s: round(w.requests / w.seconds, 2),
     errors_per_s: round(w.serverErrors / w.seconds, 2),
     shed_per_s: round(w.shed / w.seconds, 2),
     client_aborts_per_s: round(w.clientAborts / w.seconds, 2),
-    error_rate: admitted > 0 ? round(w.serverErrors / admitted, 4) : null,
+    error_rate: w.requests > 0 ? round(w.serverErrors / w.requests, 4) : null,
   };
 }
 

@@ -30,7 +30,7 @@ export function statusDocument(s: ServiceState, monitor: Monitor): Record<string
     capacity: s.admission.capacity,
     queue_length: s.admission.queueLength,
     shed_count: s.admission.shed,
-    server_errors: c.serverErrors,
+    server_errors: c.errorCount,
     client_aborts: c.clientAborts,
     upstream_aborts: c.upstreamAborts,
     malformed_events: c.malformedEvents,
@@ -54,6 +54,8 @@ export function statusDocument(s: ServiceState, monitor: Monitor): Record<string
       busy: pool.busy.reduce((a, b) => a + b, 0),
       busy_per_worker: pool.busy,
       restarts: pool.restarts,
+      serving: pool.serving,
+      collections: pool.collections,
     },
     mirrors: s.config.DEEPINFRA_MIRRORS.map((url, index) => {
       const m = s.health.view(index);

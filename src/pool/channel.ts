@@ -1,5 +1,6 @@
 // The main thread's end of one worker channel: stream ids, per-turn batching, dispatch of worker messages.
-import { Outbox, unreachable, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker } from '../../workers/protocol.js';
+import { Signal } from '../signal.js';
+import { Outbox, unreachable, type CollectedMsg, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker } from '../../workers/protocol.js';
 
 /** What a stream's owner on the main thread hears from the worker. */
 export interface StreamEvents {
@@ -18,6 +19,8 @@ export class Channel {
   #alive = true;
   /** The worker thread behind this channel (0 inline), known once it announced itself. */
   threadId = -1;
+  /** The worker's answers to collect(). */
+  readonly collected = new Signal<CollectedMsg>();
   /** Resolves when the worker has announced itself: it is ready for streams. */
   readonly ready: Promise<void>;
   #onReady: () => void = () => undefined;
@@ -40,6 +43,16 @@ export class Channel {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /** The worker announced itself and has not died: streams may be opened on it. */
+  get serving(): boolean {
+    return this.#alive && this.threadId >= 0;
+  }
+
+  /** Asks the worker to collect garbage (its answer arrives on `collected`). */
+  collect(): void {
+    this.#post({ t: 'gc' });
   }
 
   /** Streams in flight on this channel. */
@@ -90,6 +103,10 @@ export class Channel {
       if (m.t === 'ready') {
         this.threadId = m.threadId;
         this.#onReady();
+        continue;
+      }
+      if (m.t === 'collected') {
+        this.collected.emit(m);
         continue;
       }
       const s = this.#streams.get(m.id);

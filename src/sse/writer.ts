@@ -3,6 +3,12 @@
 // Contract with the sink (uWebSockets.js semantics): write() always takes the whole chunk and returns false
 // when it had to buffer part of it. The writer then stops writing and grants no credit until onWritable
 // reports a write that was taken in full; the worker, out of credit, pauses the upstream body.
+//
+// A corked write under uWS's 16 KB cork buffer returns true even when the uncork then sends only part of it:
+// the rest waits in uWS's own buffer. So the bytes of the latest write that returned true are not credited
+// yet: the next write that returns true proves them sent (uWS drains its buffer before it takes a new
+// chunk, and reports false when it cannot). And uWS calls onWritable only while it holds bytes; it does not
+// drain them by itself when a handler is registered, so onWritable always writes (what is queued, or a probe).
 import { creditLump } from '../../workers/protocol.js';
 
 export interface Sink {
@@ -21,6 +27,8 @@ export class SseWriter {
   #blocked = false;
   /** Bytes handed to the sink while blocked: not yet confirmed sent. */
   #held = 0;
+  /** Bytes of the latest write that returned true: maybe still in the sink's own buffer. */
+  #unconfirmed = 0;
   #queue: string[] = [];
   #queued = 0;
   #ended = false;
@@ -65,9 +73,24 @@ export class SseWriter {
   get started(): boolean {
     return this.#started;
   }
-  /** Bytes in the proxy for this stream that the client has not taken yet (held by the sink or queued). */
+  /** Bytes in the proxy for this stream not yet handed to the kernel (held by the sink, unconfirmed, or queued). */
   get pending(): number {
-    return this.#held + this.#queued;
+    return this.#held + this.#unconfirmed + this.#queued;
+  }
+
+  /** Writes to the sink; true: everything written before this chunk has left the sink. */
+  #write(chunk: string, n: number): boolean {
+    this.#started = true;
+    if (!this.sink.write(chunk)) {
+      this.#blocked = true;
+      this.#held += n;
+      return false;
+    }
+    const sent = this.#held + this.#unconfirmed;
+    this.#held = 0;
+    this.#unconfirmed = n;
+    if (sent > 0) this.#taken(sent);
+    return true;
   }
 
   /** Events from the worker: `n` is their UTF-8 size, the credit they used. */
@@ -80,39 +103,33 @@ export class SseWriter {
       return;
     }
     this.lastWrite = this.lastActivity = performance.now();
-    this.#started = true;
-    if (this.sink.write(chunk)) this.#taken(n);
-    else {
-      this.#blocked = true;
-      this.#held += n;
-    }
+    this.#write(chunk, n);
   }
 
-  /** A keep-alive comment, only when the stream is idle and not backed up. */
+  /** A keep-alive comment, only when the stream is idle and not backed up (it uses no credit). */
   heartbeat(text: string): void {
     if (this.#ended || this.#blocked) return;
     this.lastWrite = performance.now();
-    this.#started = true;
-    if (!this.sink.write(text)) this.#blocked = true;
+    this.#write(text, 0);
   }
 
-  /** The sink can take more: hand it what is queued (or a probe) and, if all was taken, return the credit. */
+  /**
+   * The sink holds bytes and can take more: hand it what is queued, or a probe when nothing is (a write is
+   * what makes it drain), and return the credit of what that proved sent.
+   */
   onWritable(): boolean {
-    if (this.#ended || !this.#blocked) return true;
+    if (this.#ended) return true;
     this.lastActivity = performance.now();
     let chunk = PROBE;
+    let n = 0;
     if (this.#queue.length > 0) {
       chunk = this.#queue.length === 1 ? this.#queue[0]! : this.#queue.join('');
+      n = this.#queued;
       this.#queue = [];
-      this.#held += this.#queued;
       this.#queued = 0;
     }
-    if (!this.sink.write(chunk)) return false;
     this.#blocked = false;
-    const n = this.#held;
-    this.#held = 0;
-    if (n > 0) this.#taken(n);
-    return true;
+    return this.#write(chunk, n);
   }
 
   /** Ends the response after what is queued, with the terminal text ([DONE] and/or an error event). */
@@ -130,5 +147,6 @@ export class SseWriter {
   abandon(): void {
     this.#ended = true;
     this.#queue = [];
+    this.#queued = 0;
   }
 }
