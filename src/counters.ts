@@ -1,4 +1,5 @@
 // The main thread's global request counters: every finished request is recorded here exactly once.
+import type { Usage } from '../workers/protocol.js';
 
 /**
  * How a request ended; each request has exactly one. docs/monitoring.md lists which figures sum which.
@@ -40,6 +41,10 @@ export interface Finished {
   /** Malformed upstream events skipped in this response. */
   readonly malformed: number;
   readonly mirror: number | null;
+  /** The requested model (null before the body was read). */
+  readonly model: string | null;
+  /** Token usage the upstream reported (null: none). */
+  readonly usage: Usage | null;
 }
 
 /** Outcomes that count as a failure of the service (error_count, the error-rate alert's numerator). */
@@ -155,6 +160,8 @@ export class Counters {
   malformedEvents = 0;
   eventsRelayed = 0;
   bytesRelayed = 0;
+  promptTokens = 0;
+  completionTokens = 0;
   readonly byOutcome = new Map<Outcome, number>();
   readonly byStatus = new Map<number, number>();
   readonly duration = new Window(2048);
@@ -171,6 +178,10 @@ export class Counters {
     this.byStatus.set(f.status, (this.byStatus.get(f.status) ?? 0) + 1);
     this.eventsRelayed += f.events;
     this.malformedEvents += f.malformed;
+    if (f.usage) {
+      this.promptTokens += f.usage.promptTokens;
+      this.completionTokens += f.usage.completionTokens;
+    }
     this.bytesRelayed += f.bytes;
     this.rates.add(f.outcome);
     if (f.outcome === 'ok') {

@@ -38,6 +38,10 @@ export interface RequestLogLine {
   events: number;
   mirror: number | null;
   attempts: number;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  /** Only with the opt-ins: prompt (LOG_USER_MESSAGES), completion (LOG_RESPONSE_CONTENT), params, client (ENABLE_DETAILED_LOGGING). */
+  [optIn: string]: unknown;
 }
 
 export function logRequest(log: Logger, level: 'debug' | 'info' | 'warn' | 'error', line: RequestLogLine): void {

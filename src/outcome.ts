@@ -8,8 +8,9 @@ export interface RequestRecord extends Finished {
   readonly reqId: string;
   /** Masked key id (hash prefix); null before (or without) a valid key. */
   readonly keyId: string | null;
-  readonly model: string | null;
   readonly attempts: number;
+  /** Fields only the log line carries, when the opt-ins asked for them (prompt, completion, params, client). */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 export function recordRequest(counters: Counters, log: Logger, r: RequestRecord): void {
@@ -29,5 +30,8 @@ export function recordRequest(counters: Counters, log: Logger, r: RequestRecord)
     events: r.events,
     mirror: r.mirror,
     attempts: r.attempts,
+    prompt_tokens: r.usage?.promptTokens ?? null,
+    completion_tokens: r.usage?.completionTokens ?? null,
+    ...r.extra,
   });
 }

@@ -44,7 +44,7 @@ void t.test('Counters.record: each outcome lands in the right figures, listeners
   const c = new Counters();
   const heard: Finished[] = [];
   c.listeners.push((f) => heard.push(f));
-  const base = { route: '/v1/chat/completions', code: null, durationMs: 5, ttfbMs: 2, stream: false, events: 0, bytes: 10, malformed: 0, mirror: 0 };
+  const base = { route: '/v1/chat/completions', code: null, durationMs: 5, ttfbMs: 2, stream: false, events: 0, bytes: 10, malformed: 0, mirror: 0, model: 'm', usage: null };
   const outcomes: Array<[Outcome, number]> = [
     ['ok', 200], ['client_error', 400], ['shed', 503], ['upstream_error', 502], ['stream_error', 200], ['cut', 200], ['client_abort', 499], ['client_stall', 200],
   ];

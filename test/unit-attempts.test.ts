@@ -59,7 +59,7 @@ function setup(o: { mirrors?: number; maxRetries?: number; retryDelayMs?: number
   };
   const up = new FakeUpstream();
   const owner = new Owner();
-  const a = new Attempts(h, up.dispatch, policy, { kind: 'chat', body: new Uint8Array(2), stream: true, reqId: 'r1' }, clock.now() + (o.deadlineMs ?? 60_000), owner, () => 0.5, clock);
+  const a = new Attempts(h, up.dispatch, policy, { kind: 'chat', body: new Uint8Array(2), stream: true, reqId: 'r1', traceparent: null }, clock.now() + (o.deadlineMs ?? 60_000), owner, () => 0.5, clock);
   return { up, clock, owner, h, a };
 }
 

@@ -20,9 +20,9 @@ function events() {
   return { e, heard };
 }
 
-const open = (id: number): OpenMsg => ({ t: 'open', id, kind: 'chat', body: new Uint8Array(0), reqId: 'r', credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } });
+const open = (id: number): OpenMsg => ({ t: 'open', id, kind: 'chat', body: new Uint8Array(0), reqId: 'r', traceparent: null, credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } });
 const meta = { mirror: 0, attempts: 1, model: 'm', stream: true };
-const stats = { events: 1, malformed: 0, promptTokens: 0, completionTokens: 0 };
+const stats = { events: 1, malformed: 0, usage: null };
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 t.test('opens and aborts of one turn go out as one message; credit goes at the end of the callback', async (t) => {

@@ -9,7 +9,7 @@ const config: WorkerConfig = {
   mirrors: ['http://m0.test/v1'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 10,
   retryAfterCapMs: 1000, connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 10_000, maxUpstreamConnections: 10,
   reasoningFormat: 'passthrough', modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20,
-  httpProxy: null, httpsProxy: null, noProxy: null,
+  httpProxy: null, httpsProxy: null, noProxy: null, logDetails: false, logPrompts: false, logCompletions: false,
 };
 
 function setup(stream: boolean, o: { credit?: number; limits?: Partial<StreamLimits> } = {}) {
@@ -22,7 +22,7 @@ function setup(stream: boolean, o: { credit?: number; limits?: Partial<StreamLim
   };
   const body = new TextEncoder().encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream }));
   const open: OpenMsg = {
-    t: 'open', id: 7, kind: 'chat', body, reqId: 'r', credit: o.credit ?? 100,
+    t: 'open', id: 7, kind: 'chat', body, reqId: 'r', traceparent: null, credit: o.credit ?? 100,
     limits: { firstByteMs: 1000, idleMs: 500, totalMs: 10_000, ...o.limits },
   };
   const ex = new Exchange(ctx, open, 'chat');
@@ -37,7 +37,7 @@ t.test('an invalid body fails with a 400 code before any upstream call', async (
   const up = new FakeUpstream();
   const sent: FromWorker[] = [];
   const ctx: ExchangeContext = { config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch, send: (m) => sent.push(m), flushSoon: () => undefined, finished: () => undefined };
-  new Exchange(ctx, { t: 'open', id: 1, kind: 'chat', body: new TextEncoder().encode('{"model":"m"}'), reqId: 'r', credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat').start();
+  new Exchange(ctx, { t: 'open', id: 1, kind: 'chat', body: new TextEncoder().encode('{"model":"m"}'), reqId: 'r', traceparent: null, credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat').start();
   t.match(sent, [{ t: 'fail', code: 'invalid_request', param: 'messages' }]);
   t.equal(up.calls.length, 0);
 });

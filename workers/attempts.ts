@@ -45,6 +45,7 @@ export interface AttemptRequest {
   readonly body: Uint8Array | null;
   readonly stream: boolean;
   readonly reqId: string;
+  readonly traceparent: string | null;
 }
 
 /** Who gets the outcome. Only the final response reaches the owner; failed attempts stay in here. */
@@ -148,7 +149,7 @@ export class Attempts {
     // events of an attempt that was given up (retried, expired, aborted) are dropped
     const live = (): boolean => attempt === this.#count && (this.#phase === 'sent' || this.#phase === 'error_body' || this.#phase === 'responded');
     this.dispatch(
-      { kind: this.req.kind, mirror: this.policy.mirrors[picked.index]!, body: this.req.body, stream: this.req.stream, reqId: this.req.reqId, headersTimeoutMs: remaining },
+      { ...this.req, mirror: this.policy.mirrors[picked.index]!, headersTimeoutMs: remaining },
       {
         onStart: (c) => {
           if (live()) this.#controller = c;

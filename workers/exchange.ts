@@ -10,12 +10,13 @@
 //   between upstream reads (not while we pause), STREAM_TIMEOUT in all.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
-import { creditLump, type FromWorker, type MirrorHealth, type OpenMsg, type RouteKind, type UpstreamMeta, type WorkerConfig, type WorkerErrorCode } from './protocol.js';
+import { creditLump, type FromWorker, type MirrorHealth, type OpenMsg, type ReplyMsg, type RouteKind, type UpstreamMeta, type WorkerConfig, type WorkerErrorCode } from './protocol.js';
 import type { Controller, Dispatch } from './upstream.js';
 import { abortQuietly } from './upstream.js';
 import { Attempts, type AttemptOwner } from './attempts.js';
 import { BodyCollector } from './collector.js';
 import { validateBody } from './validate.js';
+import { answerOf, paramsOf, promptOf } from './content.js';
 import { StreamRelay, type RelayOut } from './relay.js';
 import { errorReply, makeDecoder } from './bodies.js';
 import { allowedResponseHeaders, encodingOf, headerValue } from './headers.js';
@@ -52,6 +53,8 @@ export class Exchange implements Active, AttemptOwner {
   #controller: Controller | null = null;
   #model = '';
   #stream = false;
+  /** Log fields the opt-ins asked for (prompt, params). */
+  #logged: Pick<UpstreamMeta, 'prompt' | 'params'> = {};
   #credit: number;
   #headers: IncomingHttpHeaders = {};
   #collector: BodyCollector | null = null;
@@ -76,12 +79,15 @@ export class Exchange implements Active, AttemptOwner {
     this.#model = v.model;
     this.#stream = v.stream;
     const { config } = this.ctx;
+    if (config.logPrompts || config.logDetails) {
+      this.#logged = { ...(config.logPrompts ? { prompt: promptOf(v.value) } : {}), ...(config.logDetails ? { params: paramsOf(v.value) } : {}) };
+    }
     const firstByte = this.open.limits.firstByteMs;
     this.#attempts = new Attempts(
       this.ctx.health,
       this.ctx.dispatch,
       config,
-      { kind: this.kind, body: this.open.body, stream: v.stream, reqId: this.open.reqId },
+      { kind: this.kind, body: this.open.body, stream: v.stream, reqId: this.open.reqId, traceparent: this.open.traceparent },
       this.started + (firstByte > 0 ? firstByte : 3_600_000),
       this,
     );
@@ -89,7 +95,7 @@ export class Exchange implements Active, AttemptOwner {
   }
 
   get meta(): UpstreamMeta {
-    return { mirror: this.#attempts?.mirror ?? -1, attempts: this.#attempts?.count ?? 0, model: this.#model, stream: this.#stream };
+    return { mirror: this.#attempts?.mirror ?? -1, attempts: this.#attempts?.count ?? 0, model: this.#model, stream: this.#stream, ...this.#logged };
   }
 
   /** True once the first event went to the client: no retry after that. */
@@ -202,6 +208,12 @@ export class Exchange implements Active, AttemptOwner {
     this.#reply(200, headers, got.body.toString('utf8'));
   }
 
+  /** Usage (always) and text (LOG_RESPONSE_CONTENT) of a complete answer. */
+  #answer(body: string): Pick<ReplyMsg, 'usage' | 'content'> {
+    const a = answerOf(body, this.ctx.config.logCompletions);
+    return a.content !== undefined ? { usage: a.usage, content: a.content } : { usage: a.usage };
+  }
+
   onBodyError(): void {
     if (this.#phase === 'lingering') return this.#over();
     this.#endStream('upstream_reset');
@@ -269,7 +281,7 @@ export class Exchange implements Active, AttemptOwner {
 
   #reply(status: number, headers: Record<string, string>, body: string): void {
     if (this.#phase === 'over') return;
-    this.ctx.send({ t: 'reply', id: this.id, status, headers, body, meta: this.meta });
+    this.ctx.send({ t: 'reply', id: this.id, status, headers, body, meta: this.meta, ...this.#answer(body) });
     this.#over();
   }
 

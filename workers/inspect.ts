@@ -2,11 +2,6 @@
 
 import type { FramedEvent } from './sse-framer.js';
 
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-}
-
 export type Inspected =
   | { kind: 'done' }
   | { kind: 'ping' }
@@ -15,7 +10,8 @@ export type Inspected =
     kind: 'chunk';
     value: Record<string, unknown>;
     finishReason: string | null;
-    usage: Usage | null;
+    /** The chunk's `usage` object when it has one (the include_usage chunk). */
+    usage: Record<string, unknown> | null;
     error: unknown | null;
   };
 
@@ -47,7 +43,7 @@ export function inspectEvent(ev: FramedEvent): Inspected {
     kind: 'chunk',
     value,
     finishReason: finishReasonOf(value.choices),
-    usage: usageOf(value.usage),
+    usage: typeof value.usage === 'object' && value.usage !== null ? (value.usage as Record<string, unknown>) : null,
     error: value.error ?? null,
   };
 }
@@ -63,14 +59,4 @@ function finishReasonOf(choices: unknown): string | null {
     }
   }
   return null;
-}
-
-function usageOf(u: unknown): Usage | null {
-  if (typeof u !== 'object' || u === null) return null;
-  const { prompt_tokens: p, completion_tokens: c } = u as Record<string, unknown>;
-  if (typeof p !== 'number' && typeof c !== 'number') return null;
-  return {
-    prompt_tokens: typeof p === 'number' && Number.isFinite(p) ? p : 0,
-    completion_tokens: typeof c === 'number' && Number.isFinite(c) ? c : 0,
-  };
 }

@@ -56,7 +56,7 @@ export class ModelsRequest implements Active, AttemptOwner {
     const limit = this.open.limits.firstByteMs;
     this.#attempts = new Attempts(
       this.ctx.health, this.ctx.dispatch, this.ctx.config,
-      { kind: 'models', body: null, stream: false, reqId: this.open.reqId },
+      { kind: 'models', body: null, stream: false, reqId: this.open.reqId, traceparent: this.open.traceparent },
       this.#started + (limit > 0 ? limit : 3_600_000), this,
     );
     this.#attempts.start();
@@ -105,7 +105,7 @@ export class ModelsRequest implements Active, AttemptOwner {
   #reply(body: string, source: 'cache' | 'upstream' | 'fallback'): void {
     if (this.#over) return;
     const meta = { mirror: this.#attempts?.mirror ?? -1, attempts: this.#attempts?.count ?? 0, model: '', stream: false };
-    this.ctx.send({ t: 'reply', id: this.open.id, status: 200, headers: { 'content-type': 'application/json', 'x-models-source': source }, body, meta });
+    this.ctx.send({ t: 'reply', id: this.open.id, status: 200, headers: { 'content-type': 'application/json', 'x-models-source': source }, body, meta, usage: null });
     this.#finish();
   }
 

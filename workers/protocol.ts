@@ -6,6 +6,8 @@
 import type { MessagePort } from 'node:worker_threads';
 
 export { MirrorHealth, type Circuit, type MirrorView } from './health.js';
+export type { Usage } from './content.js';
+import type { Usage } from './content.js';
 
 /** The relayed routes. `models` is the upstream model list (non-stream GET). */
 export type RouteKind = 'chat' | 'completions' | 'embeddings' | 'models';
@@ -45,6 +47,8 @@ export interface OpenMsg {
   /** The request body exactly as the client sent it (validated and forwarded by the worker). */
   readonly body: Uint8Array;
   readonly reqId: string;
+  /** The client's W3C traceparent, passed upstream (null: none or invalid). */
+  readonly traceparent: string | null;
   /** Bytes the worker may send before it must wait for credit (STREAM_BUFFER_SIZE). */
   readonly credit: number;
   readonly limits: StreamLimits;
@@ -62,6 +66,10 @@ export interface UpstreamMeta {
   readonly attempts: number;
   readonly model: string;
   readonly stream: boolean;
+  /** The prompt as text, truncated: only with LOG_USER_MESSAGES. */
+  readonly prompt?: string;
+  /** Small request parameters (temperature, max_tokens…): only with ENABLE_DETAILED_LOGGING. */
+  readonly params?: Readonly<Record<string, unknown>>;
 }
 
 /** A complete non-stream answer: success, or an upstream error relayed with its status. */
@@ -73,6 +81,10 @@ export interface ReplyMsg {
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
   readonly meta: UpstreamMeta;
+  /** Token usage read from the answer (null: none there). */
+  readonly usage: Usage | null;
+  /** The answer's text (or the upstream error's), truncated: only with LOG_RESPONSE_CONTENT. */
+  readonly content?: string;
 }
 /** A failure before anything reached the client: the main thread answers with its own error. */
 export interface FailMsg {
@@ -101,8 +113,10 @@ export interface StreamStats {
   readonly events: number;
   /** Malformed upstream events skipped. */
   readonly malformed: number;
-  readonly promptTokens: number;
-  readonly completionTokens: number;
+  /** From the stream's usage chunk (include_usage); null when it had none. */
+  readonly usage: Usage | null;
+  /** The streamed text, truncated: only with LOG_RESPONSE_CONTENT. */
+  readonly content?: string;
 }
 /**
  * The stream is over. `done` says whether `data: [DONE]` must close it; with `code` set the main thread
@@ -140,6 +154,10 @@ export interface WorkerConfig {
   readonly maxResponseBytes: number;
   /** Framer cap: one SSE event larger than this ends the stream with upstream_bad_response. */
   readonly maxEventBytes: number;
+  /** The Go version's opt-ins (CONTRACT §7): request parameters, prompt text, completion text in the log line. */
+  readonly logDetails: boolean;
+  readonly logPrompts: boolean;
+  readonly logCompletions: boolean;
   /**
    * HTTP_PROXY / HTTPS_PROXY / NO_PROXY as config.ts read them (null: not set). Workers never read process.env,
    * so these are passed explicitly to undici's EnvHttpProxyAgent.

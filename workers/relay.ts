@@ -3,6 +3,7 @@ import type { StreamStats, WorkerConfig, WorkerErrorCode } from './protocol.js';
 import { SseFramer } from './sse-framer.js';
 import { inspectEvent } from './inspect.js';
 import { ThinkTransform } from './think.js';
+import { Transcript, usageFrom, type Usage } from './content.js';
 
 export interface RelayOut {
   /** Events to send, concatenated; '' when the read finished none. */
@@ -20,13 +21,14 @@ export class StreamRelay {
   #events = 0;
   #malformed = 0;
   #finishReason: string | null = null;
-  #promptTokens = 0;
-  #completionTokens = 0;
+  #usage: Usage | null = null;
+  readonly #transcript: Transcript | null;
   sawDone = false;
 
   constructor(config: WorkerConfig) {
     this.#framer = new SseFramer(config.maxEventBytes);
     this.#think = config.reasoningFormat === 'think' ? new ThinkTransform() : null;
+    this.#transcript = config.logCompletions ? new Transcript() : null;
   }
 
   push(chunk: Uint8Array): RelayOut {
@@ -62,10 +64,8 @@ export class StreamRelay {
             return this.#out(text, count, { code: 'upstream_error_event', message: errorMessage(got.error) });
           }
           if (got.finishReason !== null) this.#finishReason = got.finishReason;
-          if (got.usage !== null) {
-            this.#promptTokens = got.usage.prompt_tokens;
-            this.#completionTokens = got.usage.completion_tokens;
-          }
+          if (got.usage !== null) this.#usage = usageFrom(got.usage);
+          this.#transcript?.add(got.value);
           text += this.#think ? this.#think.apply(got.value, ev.raw) : ev.raw;
           count++;
         }
@@ -99,8 +99,8 @@ export class StreamRelay {
     return {
       events: this.#events,
       malformed: this.#malformed,
-      promptTokens: this.#promptTokens,
-      completionTokens: this.#completionTokens,
+      usage: this.#usage,
+      ...(this.#transcript ? { content: this.#transcript.text } : {}),
     };
   }
 }

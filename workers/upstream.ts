@@ -36,6 +36,7 @@ export interface AttemptRequest {
   readonly body: Uint8Array | null;
   readonly stream: boolean;
   readonly reqId: string;
+  readonly traceparent: string | null;
   readonly headersTimeoutMs: number;
 }
 
@@ -103,6 +104,7 @@ export function createUpstream(config: WorkerConfig): Upstream {
         'x-request-id': req.reqId,
       };
       if (req.body) headers['content-type'] = 'application/json';
+      if (req.traceparent) headers.traceparent = req.traceparent;
       if (config.upstreamApiKey) headers.authorization = `Bearer ${config.upstreamApiKey}`;
       const { origin, basePath } = target(req.mirror);
       agent.dispatch(

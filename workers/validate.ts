@@ -24,6 +24,8 @@ export interface ValidRequest {
   readonly ok: true;
   readonly model: string;
   readonly stream: boolean;
+  /** The parsed body (read only for what the log may show; the original bytes are forwarded). */
+  readonly value: Record<string, unknown>;
 }
 export interface InvalidRequest {
   readonly ok: false;
@@ -71,5 +73,5 @@ export function validateBody(kind: Exclude<RouteKind, 'models'>, body: Uint8Arra
     };
   }
   const data = parsed.data as { model: string; stream?: boolean };
-  return { ok: true, model: data.model, stream: kind !== 'embeddings' && data.stream === true };
+  return { ok: true, model: data.model, stream: kind !== 'embeddings' && data.stream === true, value: value as Record<string, unknown> };
 }

@@ -10,7 +10,7 @@
 //   stream: 200 + events (credit-bounded SSE writer)
 //     failure after the first byte ...... one `data: {"error":…}` event, then the end (CONTRACT §4)
 //   client gone (onAborted), at any stage: upstream aborted, slot or queue place freed, counted as client_abort
-import type { DataMsg, EndMsg, FailMsg, HeadMsg, ReplyMsg, RouteKind, StreamLimits, UpstreamMeta } from '../../workers/protocol.js';
+import type { DataMsg, EndMsg, FailMsg, HeadMsg, ReplyMsg, RouteKind, StreamLimits, UpstreamMeta, Usage } from '../../workers/protocol.js';
 import type { Channel, StreamEvents } from '../pool/channel.js';
 import type { HttpResponse } from './uws.js';
 import type { Waiting, Refusal } from '../admission.js';
@@ -34,6 +34,9 @@ export interface ProxyRequest {
   /** The request has a body (content-length or chunked): answering before reading it closes the connection. */
   readonly hasBody: boolean;
   readonly corsOrigin: string | null;
+  readonly traceparent: string | null;
+  /** With ENABLE_DETAILED_LOGGING: who asked (for the log line only). */
+  readonly client: { readonly ip: string; readonly userAgent: string } | null;
 }
 
 export function handleProxy(s: ServiceState, res: HttpResponse, r: ProxyRequest): void {
@@ -132,7 +135,10 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     this.#stage = 'upstream';
     const body = this.#body;
     this.#body = null;
-    const msg = { t: 'open', id: this.id, kind: this.r.kind, body, reqId: this.ctx.reqId, credit: this.s.config.STREAM_BUFFER_SIZE, limits: this.#limits() } as const;
+    const msg = {
+      t: 'open', id: this.id, kind: this.r.kind, body, reqId: this.ctx.reqId, traceparent: this.r.traceparent,
+      credit: this.s.config.STREAM_BUFFER_SIZE, limits: this.#limits(),
+    } as const;
     this.#channel = this.s.pool.open(msg, this);
     if (this.#channel === null) this.#error('worker_crashed', { retryAfter: true });
   }
@@ -144,7 +150,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     if (this.#stage === 'over') return;
     this.#ttfb = performance.now() - this.t0;
     send(this.res, this.ctx, m.status, m.headers['content-type'] ?? 'application/json', m.body, m.headers, this.s.admission.draining);
-    this.#finish(m.status, outcomeOf(m.status, null, false), m.status < 400 ? null : `upstream_${m.status}`, 0, Buffer.byteLength(m.body), 0);
+    this.#finish(m.status, outcomeOf(m.status, null, false), m.status < 400 ? null : `upstream_${m.status}`, 0, Buffer.byteLength(m.body), 0, m.usage, m.content);
   }
 
   onFail(m: FailMsg): void {
@@ -178,7 +184,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     }
     w.end((m.code !== undefined ? errorEvent(m.code, m.message) : '') + (m.done ? DONE : ''));
     const code = m.code ?? null;
-    this.#finish(200, outcomeOf(200, code, true), code, m.stats.events, w.bytes, m.stats.malformed);
+    this.#finish(200, outcomeOf(200, code, true), code, m.stats.events, w.bytes, m.stats.malformed, m.stats.usage, m.stats.content);
   }
 
   onLost(): void {
@@ -244,7 +250,10 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     this.#finish(status, outcome ?? outcomeOf(status, code, false), code, 0, 0, 0);
   }
 
-  #finish(status: number, outcome: Outcome, code: string | null, events: number, bytes: number, malformed: number): void {
+  #finish(
+    status: number, outcome: Outcome, code: string | null, events: number, bytes: number, malformed: number,
+    usage: Usage | null = null, completion?: string,
+  ): void {
     if (this.#stage === 'over') return;
     this.#stage = 'over';
     this.#waiting?.cancel();
@@ -253,10 +262,20 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     const s = this.s;
     if (s.active.delete(this) && s.active.size === 0) s.hooks.idle.emit();
     const meta = this.#meta;
+    const client = this.r.client;
+    const extra = meta?.prompt !== undefined || meta?.params !== undefined || completion !== undefined || client !== null
+      ? {
+          ...(meta?.params !== undefined ? { params: meta.params } : {}),
+          ...(client !== null ? { client_ip: client.ip, user_agent: client.userAgent } : {}),
+          ...(meta?.prompt !== undefined ? { prompt: meta.prompt } : {}),
+          ...(completion !== undefined ? { completion } : {}),
+        }
+      : undefined;
     recordRequest(s.counters, s.log, {
       route: this.r.route, status, outcome, code, durationMs: performance.now() - this.t0, ttfbMs: this.#ttfb,
       stream: meta?.stream ?? false, events, bytes, malformed, mirror: meta && meta.mirror >= 0 ? meta.mirror : null,
-      reqId: this.ctx.reqId, keyId: this.r.keyId, model: meta?.model || null, attempts: meta?.attempts ?? 0,
+      model: meta?.model || null, usage, reqId: this.ctx.reqId, keyId: this.r.keyId, attempts: meta?.attempts ?? 0,
+      ...(extra ? { extra } : {}),
     });
   }
 }

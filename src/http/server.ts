@@ -44,14 +44,14 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod();
     const origin = req.getHeader('origin');
-    const ctx: ResponseContext = { reqId: randomUUID(), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
+    const ctx: ResponseContext = { reqId: requestId(req.getHeader('x-request-id')), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
     const route = routes.get(path);
     /** Refused here, before a handler: answered, counted and logged like every request (CONTRACT §7). */
     const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => {
       sendError(res, ctx, code, status, o);
       recordRequest(s.counters, s.log, {
         route: route ? path : 'unknown', status, outcome: outcomeOf(status, code, false), code, durationMs: performance.now() - t0, ttfbMs: null,
-        stream: false, events: 0, bytes: 0, malformed: 0, mirror: null, reqId: ctx.reqId, keyId: null, model: null, attempts: 0,
+        stream: false, events: 0, bytes: 0, malformed: 0, mirror: null, model: null, usage: null, reqId: ctx.reqId, keyId: null, attempts: 0,
       });
     };
     if (!route) return refuse('not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
@@ -82,7 +82,11 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const cl = req.getHeader('content-length');
     const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
     if (Number.isNaN(contentLength)) return refuse('invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
-    handleProxy(s, res, { reqId: ctx.reqId, kind: target, route: path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin });
+    handleProxy(s, res, {
+      reqId: ctx.reqId, kind: target, route: path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin,
+      traceparent: TRACEPARENT.test(req.getHeader('traceparent')) ? req.getHeader('traceparent') : null,
+      client: s.config.ENABLE_DETAILED_LOGGING ? clientOf(res, req) : null,
+    });
   };
 
   // uWS aborts the whole process when a handler throws before answering: a fault here costs one request, not all
@@ -141,6 +145,20 @@ function conflictingHeader(req: HttpRequest): 'authorization' | 'content-length'
 
 function hasBody(req: HttpRequest): boolean {
   return req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+}
+
+/** A client's x-request-id when it is safe to echo and log (printable, no spaces, ≤ 128), else a new UUID. */
+const REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
+function requestId(given: string): string {
+  return REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** W3C trace context: version-traceid-parentid-flags, lowercase hex (an all-zero id is invalid). */
+const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The peer address and user agent, for ENABLE_DETAILED_LOGGING's log fields. */
+function clientOf(res: HttpResponse, req: HttpRequest): { ip: string; userAgent: string } {
+  return { ip: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'), userAgent: truncate(req.getHeader('user-agent')) };
 }
 
 function truncate(s: string): string {

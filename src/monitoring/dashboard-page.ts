@@ -66,6 +66,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="tile" id="t-err"><div class="k">Errors</div><div class="v" id="error-count">-</div><div class="s" id="error-rate">-</div></div>
     <div class="tile"><div class="k">Latency p95</div><div class="v" id="p95">-</div><div class="s" id="ttfb">-</div></div>
     <div class="tile"><div class="k">Queue / shed</div><div class="v" id="queue">-</div><div class="s" id="shed">-</div></div>
+    <div class="tile" id="t-tok"><div class="k">Tokens</div><div class="v" id="tokens">-</div><div class="s" id="tokens-s">-</div></div>
     <div class="tile"><div class="k">Aborts</div><div class="v" id="aborts">-</div><div class="s">client / upstream</div></div>
     <div class="tile"><div class="k">Workers</div><div class="v" id="pool">-</div><div class="s" id="pool-s">-</div></div>
     <div class="tile"><div class="k">Event loop p99</div><div class="v" id="eld">-</div><div class="s" id="eld-s">-</div></div>
@@ -173,8 +174,14 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
 
+  var lastTokens = null;
   function render(st) {
     thresholds = st.alert_thresholds || thresholds;
+    var now = Date.now();
+    var rate = lastTokens && now > lastTokens.t ? Math.max(0, (st.tokens.total - lastTokens.total) * 1000 / (now - lastTokens.t)) : 0;
+    lastTokens = { t: now, total: st.tokens.total };
+    text("tokens", num(st.tokens.total));
+    text("tokens-s", "prompt " + num(st.tokens.prompt) + ", completion " + num(st.tokens.completion) + ", " + rate.toFixed(0) + " tok/s");
     text("instance", st.instance_id); text("version", "v" + st.version); text("uptime", "up " + dur(st.uptime_s));
     text("connections", st.current_connections + " / " + st.max_connections);
     text("connections-s", pct(st.connection_use) + " used, capacity " + st.capacity);

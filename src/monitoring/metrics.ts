@@ -9,6 +9,20 @@ import { mirrorHost } from './readings.js';
 const TTFB_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const CIRCUIT = { closed: 0, half_open: 1, open: 2 } as const;
+/** Distinct model names that get a label of their own in the token counter; later ones count as "other". */
+export const MODEL_LABELS = 100;
+
+/** A bounded label set for client-chosen names: the first `max` seen keep theirs, the rest are "other". */
+class BoundedLabels {
+  readonly #seen = new Set<string>();
+  constructor(private readonly max: number) {}
+  label(name: string): string {
+    if (this.#seen.has(name)) return name;
+    if (this.#seen.size >= this.max) return 'other';
+    this.#seen.add(name);
+    return name;
+  }
+}
 
 /** Turns a cumulative figure read at scrape time into the increment since the previous scrape. */
 class Monotonic {
@@ -34,6 +48,8 @@ export class Metrics {
     const events = new Counter({ name: 'deepinfra_events_relayed_total', help: 'SSE events relayed to clients.', registers: r });
     const bytes = new Counter({ name: 'deepinfra_bytes_relayed_total', help: 'Response body bytes sent to clients.', registers: r });
     const duration = new Histogram({ name: 'deepinfra_request_duration_seconds', help: 'Time from request to the last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: r });
+    const tokens = new Counter({ name: 'deepinfra_tokens_total', help: `Tokens the upstream reported, by model (the first ${MODEL_LABELS} names; then "other") and kind (prompt, completion).`, labelNames: ['model', 'kind'], registers: r });
+    const models = new BoundedLabels(MODEL_LABELS);
     const ttfb = new Histogram({ name: 'deepinfra_ttfb_seconds', help: 'Time from request to the first response byte, by route.', labelNames: ['route'], buckets: TTFB_BUCKETS, registers: r });
 
     for (const reason of REFUSALS) shed.inc({ reason }, 0); // present (at 0) before the first shed: rate() works at once
@@ -47,6 +63,11 @@ export class Metrics {
       if (f.bytes > 0) bytes.inc(f.bytes);
       duration.observe({ route: f.route, outcome: f.outcome }, f.durationMs / 1000);
       if (f.ttfbMs !== null) ttfb.observe({ route: f.route }, f.ttfbMs / 1000);
+      if (f.usage) {
+        const model = models.label(f.model ?? 'unknown');
+        if (f.usage.promptTokens > 0) tokens.inc({ model, kind: 'prompt' }, f.usage.promptTokens);
+        if (f.usage.completionTokens > 0) tokens.inc({ model, kind: 'completion' }, f.usage.completionTokens);
+      }
     });
 
     new Counter({

@@ -35,6 +35,7 @@ export function statusDocument(s: ServiceState, monitor: Monitor): Record<string
     upstream_aborts: c.upstreamAborts,
     malformed_events: c.malformedEvents,
     events_relayed: c.eventsRelayed,
+    tokens: { prompt: c.promptTokens, completion: c.completionTokens, total: c.promptTokens + c.completionTokens },
     bytes_relayed: c.bytesRelayed,
     outcomes: Object.fromEntries(c.byOutcome),
     // rolling windows
