@@ -1,6 +1,6 @@
 // Micro-benchmark of the worker hot path: SseFramer (+ inspectEvent) over 100k chat chunks in 16 KiB reads.
 import { SseFramer } from '../workers/sse-framer.js';
-import { inspectEvent } from '../workers/inspect.js';
+import { inspectData } from '../workers/inspect.js';
 
 const EVENTS = 100_000;
 const READ = 16 * 1024;
@@ -32,7 +32,7 @@ function once(reads: Buffer[], inspect: boolean): number {
   for (const r of reads) {
     const evs = f.push(r);
     n += evs.length;
-    if (inspect) for (const e of evs) if (inspectEvent(e).kind !== 'chunk') throw new Error('unexpected kind');
+    if (inspect) for (const e of evs) if (inspectData(e.data).kind !== 'chunk') throw new Error('unexpected kind');
   }
   const ns = Number(process.hrtime.bigint() - t0);
   if (n !== EVENTS) throw new Error(`framed ${n} events, expected ${EVENTS}`);

@@ -10,14 +10,14 @@ const KINDS: readonly Kind[] = ['chat', 'completions', 'embeddings'];
 const VALIDATION_CODES = new Set(['invalid_utf8', 'invalid_json', 'invalid_request']);
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-/** Runs the validator and checks the contract of its result: never a throw, ok or a known 4xx code. */
-function verdict(kind: Kind, body: Uint8Array): ReturnType<typeof validateBody> {
+/** Runs the validator and checks the contract of its result: never a throw, ok (what it read) or a known 4xx code. */
+function verdict(kind: Kind, body: Uint8Array): { ok: true; model: string; stream: boolean } | Exclude<ReturnType<typeof validateBody>, { ok: true }> {
   const v = validateBody(kind, body);
   if (v.ok) {
     if (typeof v.model !== 'string' || typeof v.stream !== 'boolean') throw new Error('ok without model/stream');
-  } else if (!VALIDATION_CODES.has(v.code) || typeof v.message !== 'string') {
-    throw new Error(`unexpected verdict ${JSON.stringify(v)}`);
+    return { ok: true, model: v.model, stream: v.stream };
   }
+  if (!VALIDATION_CODES.has(v.code) || typeof v.message !== 'string') throw new Error(`unexpected verdict ${JSON.stringify(v)}`);
   return v;
 }
 

@@ -1,11 +1,11 @@
 // Tests of event classification (inspectEvent) and the REASONING_FORMAT=think rewrite (ThinkTransform).
 import t from 'tap';
-import { inspectEvent } from '../workers/inspect.js';
+import { inspectData } from '../workers/inspect.js';
 import { ThinkTransform } from '../workers/think.js';
 import { dataOf } from '../workers/sse-framer.js';
 
 const ev = (raw: string) => ({ raw, data: dataOf(raw) });
-const kind = (raw: string): string => inspectEvent(ev(raw)).kind;
+const kind = (raw: string): string => inspectData(ev(raw).data).kind;
 
 void t.test('inspect kinds', async (t) => {
   t.equal(kind('data: [DONE]\n\n'), 'done');
@@ -24,18 +24,18 @@ void t.test('inspect kinds', async (t) => {
 });
 
 void t.test('inspect chunk fields', async (t) => {
-  const c = inspectEvent(ev('data: {"id":"x","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n'));
+  const c = inspectData(ev('data: {"id":"x","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n').data);
   t.same(c, {
     kind: 'chunk', value: { id: 'x', choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: null }] },
     finishReason: null, usage: null, error: null,
   });
-  const f = inspectEvent(ev('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n'));
+  const f = inspectData(ev('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n').data);
   t.equal(f.kind === 'chunk' && f.finishReason, 'stop');
-  const u = inspectEvent(ev('data: {"id":"x","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":11,"total_tokens":18}}\n\n'));
-  t.same(u.kind === 'chunk' && [u.finishReason, u.usage, u.error], [null, { prompt_tokens: 7, completion_tokens: 11 }, null]);
-  const e = inspectEvent(ev('data: {"error":{"message":"boom","type":"server_error"}}\n\n'));
+  const u = inspectData(ev('data: {"id":"x","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":11,"total_tokens":18}}\n\n').data);
+  t.same(u.kind === 'chunk' && [u.finishReason, u.usage, u.error], [null, { prompt_tokens: 7, completion_tokens: 11, total_tokens: 18 }, null]);
+  const e = inspectData(ev('data: {"error":{"message":"boom","type":"server_error"}}\n\n').data);
   t.same(e.kind === 'chunk' && e.error, { message: 'boom', type: 'server_error' });
-  const n = inspectEvent(ev('data: {"error":null,"choices":[]}\n\n'));
+  const n = inspectData(ev('data: {"error":null,"choices":[]}\n\n').data);
   t.equal(n.kind === 'chunk' && n.error, null);
 });
 

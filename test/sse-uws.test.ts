@@ -7,7 +7,7 @@ import { SseWriter } from '../src/sse/writer.js';
 import { openSocket } from './helpers/raw.js';
 import { within } from './helpers/harness.js';
 
-const EVENT = `data: ${'x'.repeat(8 * 1024 - 9)}\n\n`; // 8 KiB events: under uWS's 16 KiB cork buffer
+const EVENT = Buffer.from(`data: ${'x'.repeat(8 * 1024 - 9)}\n\n`); // 8 KiB events: under uWS's 16 KiB cork buffer
 
 interface Stream {
   readonly writer: SseWriter;
@@ -44,7 +44,7 @@ t.test('a burst that fills the socket: once the client reads, every byte arrives
   const probe = await paused(srv.port, srv);
   let k = 0;
   while (!probe.stream.writer.blocked && k < 100_000) {
-    probe.stream.writer.push(EVENT, EVENT.length);
+    probe.stream.writer.push(EVENT);
     k++;
   }
   t.ok(probe.stream.writer.blocked, `backpressure after ${k} events of 8 KiB`);
@@ -52,7 +52,7 @@ t.test('a burst that fills the socket: once the client reads, every byte arrives
 
   // 2. a fresh stream, one event fewer: every write returns true, and the last one's tail stays in uWS's buffer
   const { sock, stream } = await paused(srv.port, srv);
-  for (let i = 0; i < k - 1; i++) stream.writer.push(EVENT, EVENT.length);
+  for (let i = 0; i < k - 1; i++) stream.writer.push(EVENT);
   t.notOk(stream.writer.blocked, `${k - 1} events: uWS never said false`);
   t.ok(stream.writer.pending > 0, `the latest write counts as held (${stream.writer.pending} bytes) until proven sent`);
   let received = 0;

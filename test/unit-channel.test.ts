@@ -3,6 +3,8 @@ import t from 'tap';
 import { Channel, type StreamEvents } from '../src/pool/channel.js';
 import { leastLoaded } from '../src/pool/pool.js';
 import type { FromWorker, OpenMsg, Port, ToWorker } from '../workers/protocol.js';
+import { pack, unpack } from '../workers/wire.js';
+import { MessageChannel } from 'node:worker_threads';
 
 function fakePort() {
   const posted: ToWorker[][] = [];
@@ -15,7 +17,7 @@ function events() {
   const heard: string[] = [];
   const e: StreamEvents = {
     onReply: (m) => heard.push(`reply ${m.status}`), onFail: (m) => heard.push(`fail ${m.code}`), onHead: () => heard.push('head'),
-    onData: (m) => heard.push(`data ${m.chunk}`), onEnd: (m) => heard.push(`end ${m.done}`), onLost: () => heard.push('lost'),
+    onData: (m) => heard.push(`data ${Buffer.from(m.chunk).toString()}`), onEnd: (m) => heard.push(`end ${m.done}`), onLost: () => heard.push('lost'),
   };
   return { e, heard };
 }
@@ -49,8 +51,8 @@ t.test('worker messages reach their stream; a stream ends with its reply, fail o
   const b = events();
   ch.open(open(1), a.e);
   ch.open(open(2), b.e);
-  f.deliver([{ t: 'head', id: 1, meta }, { t: 'data', id: 1, chunk: 'x', n: 1 }, { t: 'fail', id: 2, code: 'upstream_timeout', message: '', param: null, meta }]);
-  f.deliver([{ t: 'end', id: 1, done: true, stats }, { t: 'data', id: 1, chunk: 'late', n: 4 }]);
+  f.deliver([{ t: 'head', id: 1, meta }, { t: 'data', id: 1, chunk: Buffer.from('x') }, { t: 'fail', id: 2, code: 'upstream_timeout', message: '', param: null, meta }]);
+  f.deliver([{ t: 'end', id: 1, done: true, stats }, { t: 'data', id: 1, chunk: Buffer.from('late') }]);
   t.same(a.heard, ['head', 'data x', 'end true'], 'nothing after the end');
   t.same(b.heard, ['fail upstream_timeout']);
   t.equal(ch.load, 0);
@@ -85,4 +87,26 @@ t.test('routing: the least loaded worker that is serving; one still starting (or
   t.equal(leastLoaded([a, b, starting]), b, 'among serving workers, the least loaded');
   b.lost();
   t.equal(leastLoaded([b, starting]), null, 'none serving: no channel (the request gets worker_crashed with Retry-After)');
+});
+
+t.test('the pooled wire: a batch keeps its order; data travels as views of one transferred buffer', async (t) => {
+  const batch: FromWorker[] = [
+    { t: 'head', id: 1, meta },
+    { t: 'data', id: 1, chunk: Buffer.from('abc') },
+    { t: 'data', id: 2, chunk: Buffer.from('defg'), cut: true },
+    { t: 'end', id: 1, done: true, stats },
+    { t: 'data', id: 2, chunk: Buffer.from('h') },
+  ];
+  const { packed, transfer } = pack(batch);
+  t.equal(transfer.length, 2, 'the bytes and their index go as transfers, not copies');
+  const { port1, port2 } = new MessageChannel();
+  const got = new Promise<FromWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpack>[0]) => resolve(unpack(m))));
+  port1.postMessage(packed, transfer);
+  const out = await got;
+  port1.close();
+  t.same(out.map((m) => m.t), ['head', 'data', 'data', 'end', 'data'], 'order kept');
+  const data = out.filter((m): m is Extract<FromWorker, { t: 'data' }> => m.t === 'data');
+  t.same(data.map((m) => [m.id, Buffer.from(m.chunk).toString(), m.cut === true]), [[1, 'abc', false], [2, 'defg', true], [2, 'h', false]]);
+  t.ok(data.every((m) => m.chunk.buffer === data[0]!.chunk.buffer), 'every chunk a view of the one buffer');
+  t.equal(unpack(pack([{ t: 'ready', threadId: 1 }]).packed).length, 1, 'a batch without data goes as it is');
 });

@@ -10,7 +10,7 @@
 //   between upstream reads (not while we pause), STREAM_TIMEOUT in all.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
-import { creditLump, type FromWorker, type MirrorHealth, type OpenMsg, type ReplyMsg, type RouteKind, type UpstreamMeta, type WorkerConfig, type WorkerErrorCode } from './protocol.js';
+import { type FromWorker, type MirrorHealth, type OpenMsg, type ReplyMsg, type RouteKind, type UpstreamMeta, type WorkerConfig, type WorkerErrorCode } from './protocol.js';
 import type { Controller, Dispatch } from './upstream.js';
 import { abortQuietly } from './upstream.js';
 import { Attempts, type AttemptOwner } from './attempts.js';
@@ -18,6 +18,7 @@ import { BodyCollector } from './collector.js';
 import { validateBody } from './validate.js';
 import { answerOf, paramsOf, promptOf } from './content.js';
 import { StreamRelay, type RelayOut } from './relay.js';
+import { Outflow } from './outflow.js';
 import { errorReply, makeDecoder } from './bodies.js';
 import { allowedResponseHeaders, encodingOf, headerValue } from './headers.js';
 
@@ -55,7 +56,7 @@ export class Exchange implements Active, AttemptOwner {
   #stream = false;
   /** Log fields the opt-ins asked for (prompt, params). */
   #logged: Pick<UpstreamMeta, 'prompt' | 'params'> = {};
-  #credit: number;
+  readonly #outflow: Outflow;
   #headers: IncomingHttpHeaders = {};
   #collector: BodyCollector | null = null;
   #relay: StreamRelay | null = null;
@@ -70,7 +71,7 @@ export class Exchange implements Active, AttemptOwner {
     private readonly kind: Exclude<RouteKind, 'models'>,
   ) {
     this.id = open.id;
-    this.#credit = open.credit;
+    this.#outflow = new Outflow(open.credit, (chunk, cut) => ctx.send(cut ? { t: 'data', id: open.id, chunk, cut } : { t: 'data', id: open.id, chunk }));
   }
 
   start(): void {
@@ -109,8 +110,7 @@ export class Exchange implements Active, AttemptOwner {
   }
 
   credit(n: number): void {
-    this.#credit += n;
-    if (this.#phase !== 'streaming' || this.#credit < creditLump(this.open.credit)) return;
+    if (!this.#outflow.grant(n) || this.#phase !== 'streaming') return;
     if (this.#controller?.paused) {
       this.#lastByte = performance.now(); // time spent paused by our client is not upstream idleness
       this.#controller.resume();
@@ -236,15 +236,10 @@ export class Exchange implements Active, AttemptOwner {
   }
 
   #send(out: RelayOut): void {
-    if (out.text.length > 0) {
-      const n = Buffer.byteLength(out.text);
-      this.#credit -= n;
-      this.ctx.send({ t: 'data', id: this.id, chunk: out.text, n });
-      if (this.#credit <= 0) {
-        if (this.#controller && !this.#controller.paused) this.#controller.pause();
-        this.#decoder?.pause(); // decompressed output must stop too, not only the socket
-        this.ctx.flushSoon();
-      }
+    if (out.chunk !== null && !this.#outflow.write(out.chunk)) {
+      if (this.#controller && !this.#controller.paused) this.#controller.pause();
+      this.#decoder?.pause(); // decompressed output must stop too, not only the socket
+      this.ctx.flushSoon();
     }
     if (out.end) this.#endStream(out.end.code, out.end.message);
   }
@@ -260,8 +255,9 @@ export class Exchange implements Active, AttemptOwner {
   #endStream(code: WorkerErrorCode | null, message?: string): void {
     if (this.#phase !== 'streaming') return;
     const relay = this.#relay!;
+    this.#outflow.drain();
     const tail = relay.finishText();
-    if (tail.length > 0) this.ctx.send({ t: 'data', id: this.id, chunk: tail, n: Buffer.byteLength(tail) });
+    if (tail.length > 0) this.ctx.send({ t: 'data', id: this.id, chunk: Buffer.from(tail) });
     this.ctx.send({
       t: 'end', id: this.id, done: code === null, stats: relay.stats(),
       ...(code !== null ? { code, ...(message ? { message } : {}) } : {}),

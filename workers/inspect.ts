@@ -1,6 +1,5 @@
-// Classifies one framed upstream SSE event (done / ping / malformed / chunk) with a single JSON.parse.
-
-import type { FramedEvent } from './sse-framer.js';
+// Classifies one upstream SSE event's data (done / ping / malformed / chunk) with a single JSON.parse: the slow path,
+// for events peek.ts cannot settle from their bytes.
 
 export type Inspected =
   | { kind: 'done' }
@@ -21,8 +20,8 @@ const MALFORMED: Inspected = Object.freeze({ kind: 'malformed' });
 
 /** `data: [DONE]`, a comment-only or empty event (or data that is itself a comment, like DeepInfra's
  * `data: : ping`), data that is not a JSON object, or a chunk with what the relay needs to know. */
-export function inspectEvent(ev: FramedEvent): Inspected {
-  let d = ev.data;
+export function inspectData(data: string | null): Inspected {
+  let d = data;
   if (d === null || d.length === 0) return PING;
   if (d.charCodeAt(0) <= 32 || d.charCodeAt(d.length - 1) <= 32) {
     d = d.trim();

@@ -1,93 +1,154 @@
-// The per-stream SSE relay: upstream bytes in, whole events out unchanged (or think-transformed), outcome tracked.
+// The per-stream SSE relay: upstream bytes in, whole events out as the same bytes (or think-transformed), outcome tracked.
 import type { StreamStats, WorkerConfig, WorkerErrorCode } from './protocol.js';
-import { SseFramer } from './sse-framer.js';
-import { inspectEvent } from './inspect.js';
+import { SseFramer, dataOf, type EventSink } from './sse-framer.js';
+import { inspectData } from './inspect.js';
+import { Peek } from './peek.js';
 import { ThinkTransform } from './think.js';
 import { Transcript, usageFrom, type Usage } from './content.js';
 
 export interface RelayOut {
-  /** Events to send, concatenated; '' when the read finished none. */
-  readonly text: string;
-  readonly events: number;
+  /** The bytes to send (whole events, in order); null when the read finished none worth sending. */
+  readonly chunk: Uint8Array | null;
   /** Set when the stream is over: code null means a clean end ([DONE] seen). */
   readonly end?: { readonly code: WorkerErrorCode | null; readonly message?: string };
 }
 
-const NOTHING: RelayOut = { text: '', events: 0 };
+const NOTHING: RelayOut = { chunk: null };
+const D = 0x64;
+const A = 0x61;
+const T = 0x74;
+const COLON = 0x3a;
+const SPACE = 0x20;
 
 export class StreamRelay {
   readonly #framer: SseFramer;
+  readonly #peek = new Peek();
   readonly #think: ThinkTransform | null;
+  readonly #transcript: Transcript | null;
+  /** Every event is read (decoded and parsed): the opt-in transforms need each one. */
+  readonly #readAll: boolean;
   #events = 0;
   #malformed = 0;
   #finishReason: string | null = null;
   #usage: Usage | null = null;
-  readonly #transcript: Transcript | null;
   sawDone = false;
+  #end: RelayOut['end'] = undefined;
+  // the output of the read in progress: a run of contiguous bytes of one buffer, and the runs before it
+  #parts: Uint8Array[] = [];
+  #runBuf: Buffer | null = null;
+  #runStart = 0;
+  #runEnd = 0;
 
   constructor(config: WorkerConfig) {
     this.#framer = new SseFramer(config.maxEventBytes);
     this.#think = config.reasoningFormat === 'think' ? new ThinkTransform() : null;
     this.#transcript = config.logCompletions ? new Transcript() : null;
+    this.#readAll = this.#think !== null || this.#transcript !== null;
+  }
+
+  /** Events relayed so far. */
+  get events(): number {
+    return this.#events;
   }
 
   push(chunk: Uint8Array): RelayOut {
-    if (this.sawDone) return NOTHING;
-    const events = this.#framer.push(chunk);
-    if (this.#framer.overflowed) return { ...this.#emit(events), end: { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' } };
-    return this.#emit(events);
+    if (this.sawDone || this.#end) return NOTHING;
+    this.#framer.scan(chunk, this.#onEvent);
+    if (this.#framer.overflowed && !this.#end) this.#end = { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' };
+    return this.#out();
   }
 
   /** At upstream end: a last event that lacked its blank line. */
   flush(): RelayOut {
-    if (this.sawDone) return NOTHING;
-    const last = this.#framer.flush();
-    return last ? this.#emit([last]) : NOTHING;
+    if (this.sawDone || this.#end) return NOTHING;
+    this.#framer.flushTo(this.#onEvent);
+    return this.#out();
   }
 
-  #emit(events: ReturnType<SseFramer['push']>): RelayOut {
-    let text = '';
-    let count = 0;
-    for (const ev of events) {
-      const got = inspectEvent(ev);
-      switch (got.kind) {
-        case 'ping':
-          continue;
-        case 'malformed':
-          this.#malformed++;
-          continue;
-        case 'done':
-          this.sawDone = true;
-          return this.#out(text, count, { code: null });
-        case 'chunk': {
-          if (got.error !== null) {
-            return this.#out(text, count, { code: 'upstream_error_event', message: errorMessage(got.error) });
-          }
-          if (got.finishReason !== null) this.#finishReason = got.finishReason;
-          if (got.usage !== null) this.#usage = usageFrom(got.usage);
-          this.#transcript?.add(got.value);
-          text += this.#think ? this.#think.apply(got.value, ev.raw) : ev.raw;
-          count++;
-        }
-      }
+  readonly #onEvent: EventSink = (b, s, e, simple) => {
+    if (this.sawDone || this.#end) return;
+    // the common event, one `data:` line: its value is read in place
+    if (simple && b[s] === D && b[s + 1] === A && b[s + 2] === T && b[s + 3] === A && b[s + 4] === COLON) {
+      const v = s + (b[s + 5] === SPACE ? 6 : 5);
+      const kind = this.#peek.classify(b, v, e - 2);
+      if (kind === 'plain' && !this.#readAll) return this.#forward(b, s, e);
+      if (kind !== 'read' && kind !== 'plain') return this.#settle(kind);
+      return this.#read(b, s, e, b.toString('utf8', v, e - 2));
     }
-    return this.#out(text, count, undefined);
+    const data = dataOf(b.toString('utf8', s, e)); // several lines, CRs, other fields: decoded
+    return this.#read(b, s, e, data);
+  };
+
+  #settle(kind: 'ping' | 'done' | 'malformed'): void {
+    if (kind === 'malformed') this.#malformed++;
+    else if (kind === 'done') {
+      this.sawDone = true;
+      this.#end = { code: null };
+    }
   }
 
-  #out(text: string, count: number, end: RelayOut['end']): RelayOut {
-    this.#events += count;
-    return end ? { text, events: count, end } : { text, events: count };
+  /** The slow path: the event's data decoded and parsed (what it says, and the opt-in transforms). */
+  #read(b: Buffer, s: number, e: number, data: string | null): void {
+    const got = inspectData(data);
+    switch (got.kind) {
+      case 'ping':
+      case 'done':
+      case 'malformed':
+        return this.#settle(got.kind);
+      case 'chunk':
+        if (got.error !== null) {
+          this.#end = { code: 'upstream_error_event', message: errorMessage(got.error) };
+          return;
+        }
+        if (got.finishReason !== null) this.#finishReason = got.finishReason;
+        if (got.usage !== null) this.#usage = usageFrom(got.usage);
+        this.#transcript?.add(got.value);
+        if (this.#think) {
+          const raw = b.toString('utf8', s, e);
+          const text = this.#think.apply(got.value, raw);
+          if (text !== raw) return this.#forwardOwn(Buffer.from(text));
+        }
+        this.#forward(b, s, e);
+    }
+  }
+
+  /** Bytes b[s, e) go out as they came; adjacent events of one read stay one run (no copy). */
+  #forward(b: Buffer, s: number, e: number): void {
+    this.#events++;
+    if (this.#runBuf === b && this.#runEnd === s) {
+      this.#runEnd = e;
+      return;
+    }
+    this.#closeRun();
+    this.#runBuf = b;
+    this.#runStart = s;
+    this.#runEnd = e;
+  }
+
+  #forwardOwn(bytes: Buffer): void {
+    this.#events++;
+    this.#closeRun();
+    this.#parts.push(bytes);
+  }
+
+  #closeRun(): void {
+    if (this.#runBuf !== null) this.#parts.push(this.#runBuf.subarray(this.#runStart, this.#runEnd));
+    this.#runBuf = null;
+  }
+
+  #out(): RelayOut {
+    this.#closeRun();
+    const parts = this.#parts;
+    const chunk = parts.length === 0 ? null : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (parts.length > 0) this.#parts = [];
+    if (this.#end) return { chunk, end: this.#end };
+    return chunk === null ? NOTHING : { chunk };
   }
 
   /** How an upstream that closed cleanly without [DONE] ends: fine after a finish_reason, else truncated. */
   cleanEndCode(): WorkerErrorCode | null {
     if (this.sawDone || this.#finishReason !== null) return null;
     return 'upstream_truncated';
-  }
-
-  /** Events relayed so far. */
-  get events(): number {
-    return this.#events;
   }
 
   /** Text owed before the terminal event (an open <think> block is closed). */

@@ -1,6 +1,5 @@
-// Splits upstream SSE bytes into whole events (raw text + joined data), across reads, line endings and UTF-8.
+// Splits upstream SSE bytes into whole events, as byte ranges (scan) or decoded (push), across reads, line endings and UTF-8.
 
-import { isAscii } from 'node:buffer';
 
 export interface FramedEvent {
   /** The event's text exactly as received, including its terminating blank line, decoded as UTF-8. */
@@ -9,6 +8,14 @@ export interface FramedEvent {
    * removed), or null when the event has no data field (comment-only / other fields). */
   data: string | null;
 }
+
+/**
+ * One whole event as bytes: `buf[start, end)` is the event exactly as received, blank line included. `simple`:
+ * it is one LF-terminated line and its blank line (then a `data:` value is the line minus its prefix).
+ * An event that lies wholly in the read is a range of that read (no copy); one that spanned reads is a fresh
+ * buffer of its own. Either may be kept by the callee.
+ */
+export type EventSink = (buf: Buffer, start: number, end: number, simple: boolean) => void;
 
 const LF = 10;
 const CR = 13;
@@ -55,11 +62,20 @@ export class SseFramer {
     return this.#overflowed;
   }
 
-  /** Feed one upstream read. Returns the complete events it finished (possibly none). Throws never. */
+  /** Feed one upstream read, decoded: the complete events it finished (possibly none). Throws never. */
   push(chunk: Uint8Array): FramedEvent[] {
     const out: FramedEvent[] = [];
+    this.scan(chunk, (b, s, e, simple) => {
+      const raw = b.toString('utf8', s, e);
+      out.push({ raw, data: simple ? lineData(raw) : dataOf(raw) });
+    });
+    return out;
+  }
+
+  /** Feed one upstream read: `onEvent` hears each complete event it finished, as bytes, in order. Throws never. */
+  scan(chunk: Uint8Array, onEvent: EventSink): void {
     const end = chunk.length;
-    if (this.#overflowed || end === 0) return out;
+    if (this.#overflowed || end === 0) return;
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, end);
     // Ends (exclusive) of the events that lie wholly in this read, from `first`; negated unless the
     // event is one LF-terminated line (then its data, if any, is a plain slice).
@@ -111,16 +127,17 @@ export class SseFramer {
         break scan;
       }
       if (stop < 0) break;
-      if (this.#heldLen > 0) { // it began in an earlier read
-        if (!this.#append(b, 0, stop)) return out;
-        const raw = (this.#held as Buffer).toString('utf8', 0, this.#heldLen);
+      if (this.#heldLen > 0) { // it began in an earlier read: a copy of its own (the held buffer is reused)
+        if (!this.#append(b, 0, stop)) return;
+        const whole = Buffer.allocUnsafe(this.#heldLen);
+        (this.#held as Buffer).copy(whole, 0, 0, this.#heldLen);
         this.#release();
-        out.push({ raw, data: dataOf(raw) });
+        onEvent(whole, 0, whole.length, false);
         first = stop;
       } else if (stop - evStart > this.#max) {
-        this.#decode(out, b, first);
+        this.#emit(onEvent, b, first);
         this.#overflow();
-        return out;
+        return;
       } else {
         ends.push(lines === 1 && !cr ? stop : -stop);
       }
@@ -129,48 +146,45 @@ export class SseFramer {
       lines = 0;
       cr = false;
     }
-    if (ends.length > 0) this.#decode(out, b, first);
+    if (ends.length > 0) this.#emit(onEvent, b, first);
     this.#state = state;
     this.#lines = lines;
     this.#cr = cr;
     if (evStart < end) this.#append(b, evStart, end);
-    return out;
   }
 
   /** Call at upstream end: returns a final event if the remaining bytes form one without its blank line
    * (many servers omit the last one), else null. */
   flush(): FramedEvent | null {
-    if (this.#overflowed || this.#heldLen === 0 || this.#held === null) return null;
-    const raw = this.#held.toString('utf8', 0, this.#heldLen);
+    let out: FramedEvent | null = null;
+    this.flushTo((b, s, e) => {
+      const raw = b.toString('utf8', s, e);
+      out = { raw, data: dataOf(raw) };
+    });
+    return out;
+  }
+
+  /** flush() as bytes: `onEvent` hears the final event without its blank line, if there is one. */
+  flushTo(onEvent: EventSink): void {
+    if (this.#overflowed || this.#heldLen === 0 || this.#held === null) return;
+    const last = Buffer.allocUnsafe(this.#heldLen);
+    this.#held.copy(last, 0, 0, this.#heldLen);
     this.#release();
     this.#state = LINE_START;
     this.#lines = 0;
     this.#cr = false;
-    return { raw, data: dataOf(raw) };
+    onEvent(last, 0, last.length, false);
   }
 
-  /** Emits the events of `#ends`, which lie back to back in b from `first`: several ASCII events are
-   * decoded with one call and sliced, others are decoded one by one. */
-  #decode(out: FramedEvent[], b: Buffer, first: number): void {
+  /** Hands on the events of `#ends`, which lie back to back in b from `first`. */
+  #emit(onEvent: EventSink, b: Buffer, first: number): void {
     const ends = this.#ends;
-    const n = ends.length;
-    if (n === 0) return;
-    const last = Math.abs(ends[n - 1] as number);
-    if (n > 1 && isAscii(b.subarray(first, last))) {
-      const text = b.toString('latin1', first, last);
-      let prev = 0;
-      for (let k = 0; k < n; k++) {
-        const e = ends[k] as number;
-        const raw = text.slice(prev, (prev = (e < 0 ? -e : e) - first));
-        out.push({ raw, data: e > 0 ? lineData(raw) : dataOf(raw) });
-      }
-    } else {
-      let prev = first;
-      for (let k = 0; k < n; k++) {
-        const e = ends[k] as number;
-        const raw = b.toString('utf8', prev, (prev = e < 0 ? -e : e));
-        out.push({ raw, data: e > 0 ? lineData(raw) : dataOf(raw) });
-      }
+    let prev = first;
+    for (let k = 0; k < ends.length; k++) {
+      const e = ends[k] as number;
+      const stop = e < 0 ? -e : e;
+      onEvent(b, prev, stop, e > 0);
+      prev = stop;
     }
     ends.length = 0;
   }

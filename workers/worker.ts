@@ -1,6 +1,6 @@
 // The piscina task of a stream worker: one long-lived channel per worker, alive until its port closes.
 import type { MessagePort } from 'node:worker_threads';
-import { messagePort, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.js';
+import { workerPort, type WorkerConfig } from './protocol.js';
 import { serveChannel } from './engine.js';
 
 export interface ChannelTask {
@@ -11,7 +11,7 @@ export interface ChannelTask {
 /** Resolves when the main thread closes the channel; a crash rejects it (piscina then replaces the worker). */
 export default function channelTask(task: ChannelTask): Promise<string> {
   return new Promise((resolve) => {
-    const served = serveChannel(messagePort<ToWorker, FromWorker>(task.port), task.config);
+    const served = serveChannel(workerPort(task.port), task.config);
     task.port.once('close', () => {
       served.close().then(
         () => resolve('closed'),

@@ -172,7 +172,7 @@ class ClientExchange implements StreamEvents, ActiveExchange {
   }
 
   onData(m: DataMsg): void {
-    this.#writer?.push(m.chunk, m.n);
+    this.#writer?.push(m.chunk, m.cut === true);
   }
 
   onEnd(m: EndMsg): void {

@@ -42,5 +42,7 @@ export function uwsSink(res: HttpResponse, head: () => void): Sink {
       res.end(chunk);
     }),
     close: () => res.close(),
+    // an empty cork: uWS's uncork drains its own buffer without adding a byte
+    flush: () => res.cork(() => undefined),
   };
 }

@@ -2,7 +2,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Signal } from '../signal.js';
-import { messagePort, type CollectedMsg, type FromWorker, type OpenMsg, type Port, type ToWorker, type WorkerConfig } from '../../workers/protocol.js';
+import { mainPort, type CollectedMsg, type FromWorker, type OpenMsg, type Port, type ToWorker, type WorkerConfig } from '../../workers/protocol.js';
 import { Channel, type StreamEvents } from './channel.js';
 
 const WORKER_URL = new URL('../../workers/worker.js', import.meta.url);
@@ -107,7 +107,7 @@ export class StreamPool {
 
   #startChannel(index: number): void {
     const { port1, port2 } = new MessageChannel();
-    const channel = new Channel(messagePort<FromWorker, ToWorker>(port1), index);
+    const channel = new Channel(mainPort(port1), index);
     this.#channels[index] = channel;
     channel.collected.on((m) => {
       this.#collections++;

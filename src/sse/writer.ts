@@ -13,9 +13,11 @@ import { creditLump } from '../../workers/protocol.js';
 
 export interface Sink {
   /** Writes (always takes the chunk); false means backpressure was added. */
-  write(chunk: string): boolean;
+  write(chunk: Uint8Array | string): boolean;
   /** Writes the last chunk and ends the response. */
-  end(chunk: string): void;
+  end(chunk: Uint8Array | string): void;
+  /** Makes the sink send what it holds without writing anything (uWS: an empty cork); the outcome is not known. */
+  flush(): void;
   /** Drops the connection. */
   close(): void;
 }
@@ -23,16 +25,29 @@ export interface Sink {
 /** The smallest SSE no-op: a comment line. Written only to make the sink flush and report when drained. */
 const PROBE = ':\n';
 
+/** Writers whose latest bytes should be proven sent at the end of this turn (one timer for all of them). */
+const toConfirm = new Set<SseWriter>();
+function confirmAll(): void {
+  const writers = [...toConfirm];
+  toConfirm.clear();
+  for (const w of writers) w.confirm();
+}
+
 export class SseWriter {
   #blocked = false;
   /** Bytes handed to the sink while blocked: not yet confirmed sent. */
   #held = 0;
   /** Bytes of the latest write that returned true: maybe still in the sink's own buffer. */
   #unconfirmed = 0;
-  #queue: string[] = [];
+  /** Chunks that arrived while the sink was backed up: copies, so a view never pins a larger buffer. */
+  #queue: Uint8Array[] = [];
   #queued = 0;
+  /** The last queued chunk ends inside an event. */
+  #queueCut = false;
   #ended = false;
   #started = false;
+  /** The bytes written (or queued) last end inside an event: nothing else (a probe, a heartbeat) may follow them. */
+  #midEvent = false;
   /** performance.now() of the last write or drain progress. */
   lastActivity = performance.now();
   lastWrite = performance.now();
@@ -40,6 +55,8 @@ export class SseWriter {
 
   /** Bytes the client has taken that were not yet returned to the worker as credit. */
   #ungranted = 0;
+  /** Bytes pushed by the worker and not granted back: what the worker has used of its credit. */
+  #outstanding = 0;
   readonly #grantAt: number;
 
   /**
@@ -50,7 +67,7 @@ export class SseWriter {
   constructor(
     private readonly sink: Sink,
     private readonly grant: (n: number) => void,
-    budget: number,
+    private readonly budget: number,
   ) {
     this.#grantAt = creditLump(budget);
   }
@@ -59,8 +76,23 @@ export class SseWriter {
     this.#ungranted += n;
     if (this.#ungranted >= this.#grantAt) {
       this.grant(this.#ungranted);
+      this.#outstanding -= this.#ungranted;
       this.#ungranted = 0;
     }
+  }
+
+  /** The worker waits for credit that only the proof of the latest write would release. */
+  get #starving(): boolean {
+    return this.#unconfirmed > 0 && this.#outstanding > this.budget - this.#grantAt;
+  }
+
+  /**
+   * At the end of the turn: if the worker still waits on the latest write's bytes, a probe proves them sent
+   * (no other write may come: the worker cannot send until it has credit).
+   */
+  confirm(): void {
+    if (this.#ended || this.#blocked || !this.#starving) return;
+    this.#write(PROBE, 0);
   }
 
   get blocked(): boolean {
@@ -78,37 +110,48 @@ export class SseWriter {
     return this.#held + this.#unconfirmed + this.#queued;
   }
 
-  /** Writes to the sink; true: everything written before this chunk has left the sink. */
-  #write(chunk: string, n: number): boolean {
+  /**
+   * Writes to the sink; true: everything written before this chunk has left the sink. A chunk that ends inside
+   * an event counts as sent at once: no probe may follow it to prove it, so its bytes may sit in uWS's buffer
+   * beyond the budget (at most the 16 KiB cork buffer).
+   */
+  #write(chunk: Uint8Array | string, n: number, cut = false): boolean {
     this.#started = true;
+    this.#midEvent = cut;
     if (!this.sink.write(chunk)) {
       this.#blocked = true;
       this.#held += n;
       return false;
     }
-    const sent = this.#held + this.#unconfirmed;
+    const sent = this.#held + this.#unconfirmed + (cut ? n : 0);
     this.#held = 0;
-    this.#unconfirmed = n;
+    this.#unconfirmed = cut ? 0 : n;
     if (sent > 0) this.#taken(sent);
     return true;
   }
 
-  /** Events from the worker: `n` is their UTF-8 size, the credit they used. */
-  push(chunk: string, n: number): void {
+  /** Bytes from the worker (their length is the credit they used); `cut`: they end inside an event. */
+  push(chunk: Uint8Array, cut = false): void {
     if (this.#ended) return;
+    const n = chunk.byteLength;
     this.bytes += n;
+    this.#outstanding += n;
     if (this.#blocked) {
-      this.#queue.push(chunk);
+      this.#queue.push(Buffer.from(chunk));
       this.#queued += n;
+      this.#queueCut = cut;
       return;
     }
     this.lastWrite = this.lastActivity = performance.now();
-    this.#write(chunk, n);
+    if (this.#write(chunk, n, cut) && this.#starving) {
+      if (toConfirm.size === 0) setImmediate(confirmAll);
+      toConfirm.add(this);
+    }
   }
 
-  /** A keep-alive comment, only when the stream is idle and not backed up (it uses no credit). */
+  /** A keep-alive comment, only when the stream is idle, between events, and not backed up (it uses no credit). */
   heartbeat(text: string): void {
-    if (this.#ended || this.#blocked) return;
+    if (this.#ended || this.#blocked || this.#midEvent) return;
     this.lastWrite = performance.now();
     this.#write(text, 0);
   }
@@ -120,23 +163,32 @@ export class SseWriter {
   onWritable(): boolean {
     if (this.#ended) return true;
     this.lastActivity = performance.now();
-    let chunk = PROBE;
-    let n = 0;
+    this.#blocked = false;
     if (this.#queue.length > 0) {
-      chunk = this.#queue.length === 1 ? this.#queue[0]! : this.#queue.join('');
-      n = this.#queued;
+      const chunk = this.#queue.length === 1 ? this.#queue[0]! : Buffer.concat(this.#queue);
+      const n = this.#queued;
       this.#queue = [];
       this.#queued = 0;
+      return this.#write(chunk, n, this.#queueCut);
     }
-    this.#blocked = false;
-    return this.#write(chunk, n);
+    if (!this.#midEvent) return this.#write(PROBE, 0);
+    // inside an event no probe may be written: let the sink drain as it can and count what it held as sent
+    // (if it could not send it all, uWS calls again)
+    this.sink.flush();
+    const sent = this.#held + this.#unconfirmed;
+    this.#held = 0;
+    this.#unconfirmed = 0;
+    if (sent > 0) this.#taken(sent);
+    return true;
   }
 
   /** Ends the response after what is queued, with the terminal text ([DONE] and/or an error event). */
   end(terminal: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    const rest = this.#queue.join('') + terminal;
+    // a stream cut inside an event (a proxy limit while a large event waited for credit) first ends that event
+    const last = (this.#queue.length > 0 ? this.#queueCut : this.#midEvent) && terminal !== '' ? '\n\n' + terminal : terminal;
+    const rest = this.#queue.length === 0 ? last : Buffer.concat([...this.#queue, Buffer.from(last)]);
     this.#queue = [];
     this.#queued = 0;
     this.#started = true;

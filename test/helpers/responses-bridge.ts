@@ -2,7 +2,7 @@
 // completions (the simulator), framing upstream SSE with SseFramer and inspectEvent as the workers do.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { inspectEvent } from '../../workers/inspect.js';
+import { inspectData } from '../../workers/inspect.js';
 import { SseFramer } from '../../workers/sse-framer.js';
 import { chatToResponse } from '../../workers/responses/reply.js';
 import { translateRequest } from '../../workers/responses/request.js';
@@ -64,7 +64,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, upstream: strin
   const feed = (events: ReturnType<SseFramer['push']>): void => {
     for (const ev of events) {
       if (end !== null) return;
-      const got = inspectEvent(ev);
+      const got = inspectData(ev.data);
       if (got.kind === 'done') end = 'done';
       else if (got.kind === 'chunk' && got.error !== null) {
         end = 'error';

@@ -1,0 +1,113 @@
+// The relay's byte path (unit): events forwarded as the same bytes, read only when they carry something; credit pieces.
+import t from 'tap';
+import fc from 'fast-check';
+import { Peek } from '../workers/peek.js';
+import { StreamRelay } from '../workers/relay.js';
+import { Outflow } from '../workers/outflow.js';
+import { MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
+
+const config = (o: Partial<WorkerConfig> = {}): WorkerConfig => ({
+  mirrors: ['http://m.test'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 0, retryAfterCapMs: 0,
+  connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 1000, maxUpstreamConnections: 1, reasoningFormat: 'passthrough',
+  modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20, httpProxy: null, httpsProxy: null, noProxy: null,
+  logDetails: false, logPrompts: false, logCompletions: false, ...o,
+});
+
+const peek = (value: string): string => {
+  const b = Buffer.from(`xx${value}yy`);
+  return new Peek().classify(b, 2, b.length - 2);
+};
+
+t.test('Peek: chunks with nothing to read are forwarded unparsed; finish, usage and error are read', async (t) => {
+  t.equal(peek('{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null}'), 'plain');
+  t.equal(peek('{"choices":[{"delta":{},"finish_reason":"stop"}]}'), 'read', 'a finish_reason');
+  t.equal(peek('{"choices":[{"delta":{},"finish_reason" : "length"}]}'), 'read', 'spaces around the colon');
+  t.equal(peek('{"choices":[{"finish_reason":null},{"finish_reason":"stop"}]}'), 'read', 'the second choice finishing');
+  t.equal(peek('{"choices":[],"usage":{"prompt_tokens":1}}'), 'read', 'a usage object');
+  t.equal(peek('{"error":{"message":"x"}}'), 'read', 'an error');
+  t.equal(peek('{"error":null,"choices":[]}'), 'plain', 'a null error');
+  t.equal(peek('{"choices":[{"delta":{"content":"say \\"finish_reason\\":\\"stop\\""}}]}'), 'plain', 'the key quoted inside content is not a key');
+  t.equal(peek('[DONE]'), 'done');
+  t.equal(peek('  '), 'ping');
+  t.equal(peek(': ping'), 'ping', 'DeepInfra’s data: : ping');
+  t.equal(peek('{"not valid json'), 'malformed');
+  t.equal(peek('[1,2]'), 'malformed', 'not an object');
+});
+
+t.test('Peek: a key search passes over a read once, however many events it holds', async (t) => {
+  const events = Array.from({ length: 50 }, (_, i) => `{"i":${i},"finish_reason":null}`);
+  events.push('{"i":50,"finish_reason":"stop"}');
+  const b = Buffer.from(events.join('\n'));
+  const p = new Peek();
+  let at = 0;
+  const kinds: string[] = [];
+  for (const e of events) {
+    kinds.push(p.classify(b, at, at + e.length));
+    at += e.length + 1;
+  }
+  t.same(kinds.slice(-2), ['plain', 'read'], 'the finishing event is found; the ones before stay plain');
+});
+
+t.test('relay: the bytes go out as they came, contiguous events as one view; pings and malformed dropped', async (t) => {
+  const r = new StreamRelay(config());
+  const a = 'data: {"choices":[{"delta":{"content":"a"},"finish_reason":null}]}\n\n';
+  const b = 'data:{"choices":[{"delta":{"content":"b"},"finish_reason":null}]}\n\n';
+  const read = Buffer.from(a + b + ': ping\n\n' + 'data: {"not json\n\n' + a);
+  const out = r.push(read);
+  t.equal(Buffer.from(out.chunk!).toString(), a + b + a, 'only the chunks, unchanged');
+  t.equal(r.stats().malformed, 1);
+  t.equal(r.events, 3);
+  const done = r.push(Buffer.from('data: {"choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}\n\ndata: [DONE]\n\ndata: {"late":1}\n\n'));
+  t.same(done.end, { code: null }, '[DONE] ends the stream cleanly');
+  t.notMatch(Buffer.from(done.chunk!).toString(), /DONE|late/, '[DONE] and what follows it are not forwarded');
+  t.same(r.stats().usage, { promptTokens: 3, completionTokens: 4 });
+});
+
+t.test('relay: an event split across reads arrives whole; the first view points into the read (no copy)', async (t) => {
+  const r = new StreamRelay(config());
+  const ev = 'data: {"choices":[{"delta":{"content":"é😀"},"finish_reason":null}]}\n\n';
+  const all = Buffer.from(ev + ev);
+  const cut = ev.length + 10;
+  const first = r.push(all.subarray(0, cut));
+  t.equal(first.chunk?.buffer, all.buffer, 'a whole event inside the read is a view of it');
+  const second = r.push(all.subarray(cut));
+  t.equal(Buffer.from(second.chunk!).toString(), ev, 'the split one arrives whole');
+});
+
+t.test('relay property: any split of any chunk stream gives the same bytes out', async (t) => {
+  const chunk = fc.record({ content: fc.string({ unit: 'grapheme', maxLength: 20 }), finish: fc.constantFrom(null, 'stop') });
+  fc.assert(
+    fc.property(fc.array(chunk, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 8 }), (chunks, cuts) => {
+      const text = chunks.map((c) => `data: ${JSON.stringify({ choices: [{ delta: { content: c.content }, finish_reason: c.finish }] })}\n\n`).join('');
+      const bytes = Buffer.from(text);
+      const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
+      const r = new StreamRelay(config());
+      const got: Buffer[] = [];
+      let prev = 0;
+      for (const p of [...points, bytes.length]) {
+        const o = r.push(bytes.subarray(prev, p));
+        if (o.chunk) got.push(Buffer.from(o.chunk));
+        prev = p;
+      }
+      if (Buffer.concat(got).toString() !== text) throw new Error('bytes differ');
+    }),
+    { numRuns: 500 },
+  );
+  t.pass('byte for byte');
+});
+
+t.test('Outflow: never more than the credit; a larger event goes in pieces, the rest waits here', async (t) => {
+  const sent: Array<[string, boolean]> = [];
+  const o = new Outflow(10, (c, cut) => sent.push([Buffer.from(c).toString(), cut]));
+  t.ok(o.write(Buffer.from('abcd')), 'within credit: keep reading');
+  t.notOk(o.write(Buffer.from('efghijklmnop')), 'over it: pause');
+  t.same(sent, [['abcd', false], ['efghij', true]], 'the credit’s worth went, marked as cut inside an event');
+  t.equal(o.pending, 6);
+  t.notOk(o.grant(4), 'less than a lump back: stay paused');
+  t.same(sent.at(-1), ['klmn', true]);
+  t.ok(o.grant(10), 'the rest went and a lump is in hand: read again');
+  t.same(sent.at(-1), ['op', false], 'the last piece ends the event');
+  o.write(Buffer.from('x'.repeat(20)));
+  o.drain();
+  t.equal(sent.map(([c]) => c).join('').length, 4 + 12 + 20, 'at the end everything waiting goes out');
+});

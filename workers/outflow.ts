@@ -1,0 +1,70 @@
+// A stream's bytes toward the main thread, within its credit: what does not fit waits here, in pieces, until credit returns.
+import { creditLump } from './protocol.js';
+
+export class Outflow {
+  #credit: number;
+  readonly #lump: number;
+  #pending: Uint8Array[] = [];
+
+  /**
+   * `budget` is the stream's credit (STREAM_BUFFER_SIZE); `send` hands bytes to the main thread, `cut` when
+   * they end inside an event (the rest of it follows once credit returns).
+   */
+  constructor(
+    budget: number,
+    private readonly send: (chunk: Uint8Array, cut: boolean) => void,
+  ) {
+    this.#credit = budget;
+    this.#lump = creditLump(budget);
+  }
+
+  /** Bytes waiting here for credit. */
+  get pending(): number {
+    let n = 0;
+    for (const p of this.#pending) n += p.byteLength;
+    return n;
+  }
+
+  /**
+   * Sends what the credit allows (an event larger than the credit goes in pieces) and keeps the rest.
+   * False: the credit is used up, the upstream must pause.
+   */
+  write(chunk: Uint8Array): boolean {
+    if (this.#pending.length > 0) {
+      this.#pending.push(chunk);
+      return false;
+    }
+    this.#take(chunk);
+    return this.#credit > 0;
+  }
+
+  /** Credit returned by the main thread. True when the upstream may read again (nothing waits, a lump in hand). */
+  grant(n: number): boolean {
+    this.#credit += n;
+    while (this.#pending.length > 0 && this.#credit > 0) this.#take(this.#pending.shift()!);
+    return this.#pending.length === 0 && this.#credit >= this.#lump;
+  }
+
+  /** At the end of the stream: whatever waits goes out now (bounded by one upstream read), before the last word. */
+  drain(): void {
+    const rest = this.#pending;
+    this.#pending = [];
+    for (const p of rest) {
+      this.#credit -= p.byteLength;
+      this.send(p, false);
+    }
+  }
+
+  #take(chunk: Uint8Array): void {
+    const n = chunk.byteLength;
+    if (n <= this.#credit) {
+      this.#credit -= n;
+      this.send(chunk, false);
+      return;
+    }
+    const now = Math.max(0, this.#credit);
+    if (now > 0) this.send(chunk.subarray(0, now), true);
+    this.#credit -= now;
+    this.#pending.unshift(chunk.subarray(now));
+  }
+}
