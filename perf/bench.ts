@@ -8,7 +8,7 @@ import { killAll } from './lib/children.js';
 import { markdown, textTable, type RunInfo } from './lib/report.js';
 import { summaryTable } from './lib/summary.js';
 import { barChart } from './lib/svg.js';
-import { TARGETS, type TargetName } from './lib/targets.js';
+import { NAMED_ONLY, TARGETS, type TargetName } from './lib/targets.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { ScenarioResult } from './scenarios/types.js';
 
@@ -17,6 +17,7 @@ scenarios: ${SCENARIOS.map((s) => `${s.name}${s.inDefault ? '' : ' (only when na
   none named: the default set (${SCENARIOS.filter((s) => s.inDefault).map((s) => s.name).join(', ')}), written to perf/results/latest.*
 targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2)
 options:
+  --before DIR       a checkout of another build (dist/ built): targets before0 (POOL_SIZE=0) and before (=2) run it
   --targets a,b      of ${TARGETS.join(',')} (default: all; soak: nginx,default; nginx is skipped when /usr/sbin/nginx is absent)
   --duration S       seconds of measurement per target (nonstream/stream22 10, events 10, soak 1200; paced: sets events = S×1000/interval)
   --upstream K       sim|static (defaults: static for nonstream, stream22, paced, slowclient, soak; sim for events, leave)
@@ -43,7 +44,7 @@ const { values: v, positionals } = parseArgs({
     interval: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
     upstream: { type: 'string' }, 'nginx-workers': { type: 'string' }, events: { type: 'string' }, 'gen-procs': { type: 'string' },
     clients: { type: 'string' }, sizes: { type: 'string' }, settle: { type: 'string' }, buffer: { type: 'string' }, wait: { type: 'string' },
-    sample: { type: 'string' }, loadgen: { type: 'string' },
+    sample: { type: 'string' }, loadgen: { type: 'string' }, before: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -52,7 +53,7 @@ if (v.help) {
   process.exit(0);
 }
 const unknown = positionals.filter((p) => !SCENARIOS.some((s) => s.name === p));
-const targets = (v.targets?.split(',').map((t) => t.trim()).filter(Boolean) ?? [...TARGETS]) as TargetName[];
+const targets = (v.targets?.split(',').map((t) => t.trim()).filter(Boolean) ?? TARGETS.filter((t) => !NAMED_ONLY.includes(t))) as TargetName[];
 const badTargets = targets.filter((t) => !(TARGETS as readonly string[]).includes(t));
 if (unknown.length > 0 || badTargets.length > 0) {
   console.error(`unknown ${unknown.length ? `scenario ${unknown.join(', ')}` : `target ${badTargets.join(', ')}`}\n${USAGE}`);

@@ -11,8 +11,13 @@ export function bearerToken(header: string): string | null {
   return m ? m[1]! : null;
 }
 
+/** Accepted Authorization values remembered at once (a key's SHA-256 is not recomputed per request). */
+const CACHE_MAX = 4096;
+
 export class KeyRing {
   readonly #digests: Buffer[];
+  /** Authorization header → key id, for headers already accepted; only valid keys are remembered. */
+  readonly #accepted = new Map<string, string>();
 
   constructor(keys: readonly string[]) {
     this.#digests = keys.map(digest);
@@ -20,12 +25,18 @@ export class KeyRing {
 
   /** Checks an Authorization header value. The key id is a hash prefix: stable, never reversible to the key. */
   check(header: string): AuthResult {
+    const known = this.#accepted.get(header);
+    if (known !== undefined) return { ok: true, keyId: known };
     const key = bearerToken(header);
     if (key === null) return { ok: false };
     const d = digest(key);
     let ok = false;
     for (const k of this.#digests) ok = timingSafeEqual(d, k) || ok; // every key is compared
-    return ok ? { ok: true, keyId: 'k_' + d.toString('hex').slice(0, 10) } : { ok: false };
+    if (!ok) return { ok: false };
+    const keyId = 'k_' + d.toString('hex').slice(0, 10);
+    if (this.#accepted.size >= CACHE_MAX) this.#accepted.clear();
+    this.#accepted.set(header, keyId);
+    return { ok: true, keyId };
   }
 }
 

@@ -131,7 +131,14 @@ const schema = z.object({
   RETRY_AFTER_CAP: int(0, 60_000).default('5000'),
   CIRCUIT_FAILURES: int(1, 1000).default('5'),
   CIRCUIT_RESET_MS: int(100, 3_600_000).default('10000'),
-  POOL_SIZE: int(0, 256).default(String(availableParallelism())),
+  // auto: inline on 2 cores or fewer (threads there add hand-off work, not cores: `npm run bench`), else one
+  // worker per core but the main thread's
+  POOL_SIZE: z.string().trim().toLowerCase().transform((v, ctx) => {
+    if (v === 'auto') return autoPoolSize(availableParallelism());
+    if (/^\d+$/.test(v) && Number(v) <= 256) return Number(v);
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be auto or an integer 0..256' });
+    return z.NEVER;
+  }).default('auto'),
   WORKER_MAX_OLD_GENERATION_MB: int(0, 1_048_576).default('0'),
   REASONING_FORMAT: z.enum(['passthrough', 'think']).default('passthrough'),
   MODELS_CACHE_TTL: int(0, 86_400_000).default('300000'),
@@ -167,6 +174,11 @@ export type Config = Readonly<
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** POOL_SIZE=auto: no worker threads on 2 cores or fewer, else one per core beside the main thread's. */
+export function autoPoolSize(cores: number): number {
+  return cores <= 2 ? 0 : cores - 1;
 }
 
 /** Reads a profile file (KEY=value lines). */

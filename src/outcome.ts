@@ -15,7 +15,9 @@ export interface RequestRecord extends Finished {
 
 export function recordRequest(counters: Counters, log: Logger, r: RequestRecord): void {
   counters.record(r);
-  logRequest(log, r.code === null ? 'info' : logLevelOf(r.code), {
+  const level = r.code === null ? 'info' : logLevelOf(r.code);
+  if (!log.isLevelEnabled(level)) return; // the line is not even built below LOG_LEVEL
+  logRequest(log, level, {
     req_id: r.reqId,
     route: r.route,
     key_id: r.keyId,

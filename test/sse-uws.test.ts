@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap';
 import type { Socket } from 'node:net';
 import { closeListen, createApp, listen, loadUws, type HttpResponse } from '../src/http/uws.js';
-import { uwsSink, writeSseHead } from '../src/http/sse.js';
+import { UwsSink, writeSseHead } from '../src/http/sse.js';
 import { SseWriter } from '../src/sse/writer.js';
 import { openSocket } from './helpers/raw.js';
 import { within } from './helpers/harness.js';
@@ -21,7 +21,7 @@ async function server(t: Test): Promise<{ port: number; next(): Promise<Stream> 
   const waiting: Array<(s: Stream) => void> = [];
   app.get('/sse', (res) => {
     res.onAborted(() => undefined);
-    const writer = new SseWriter(uwsSink(res, () => writeSseHead(res, { reqId: 'r', corsOrigin: null }, false)), () => undefined, 1 << 30);
+    const writer = new SseWriter(new UwsSink(res, { startStream: () => writeSseHead(res, { reqId: 'r', corsOrigin: null }, false) }), { grant: () => undefined }, 1 << 30);
     res.onWritable(() => writer.onWritable());
     setImmediate(() => waiting.shift()?.({ writer, res }));
   });

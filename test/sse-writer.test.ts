@@ -25,7 +25,7 @@ class FakeSink implements Sink {
 t.test('credit comes back in lumps of half the budget while the client keeps up', async (t) => {
   const sink = new FakeSink();
   const grants: number[] = [];
-  const w = new SseWriter(sink, (n) => grants.push(n), 1000);
+  const w = new SseWriter(sink, { grant: (n) => grants.push(n) }, 1000);
   for (let i = 0; i < 11; i++) w.push(bytes(100));
   t.same(grants, [500, 500], 'each write that is taken proves the one before it sent');
   t.equal(sink.written.length, 11, 'every chunk written at once');
@@ -35,7 +35,7 @@ t.test('credit comes back in lumps of half the budget while the client keeps up'
 t.test('a write taken “in full” whose bytes stayed in the sink: onWritable writes a probe, which drains them', async (t) => {
   const sink = new FakeSink();
   const grants: number[] = [];
-  const w = new SseWriter(sink, (n) => grants.push(n), 200);
+  const w = new SseWriter(sink, { grant: (n) => grants.push(n) }, 200);
   w.push(bytes(150));
   t.notOk(w.blocked, 'the sink said true');
   t.equal(w.pending, 150, 'but its bytes are not proven sent');
@@ -48,7 +48,7 @@ t.test('a write taken “in full” whose bytes stayed in the sink: onWritable w
 t.test('a backed-up sink: chunks queue, no credit, then one write and the credit on writable', async (t) => {
   const sink = new FakeSink();
   const grants: number[] = [];
-  const w = new SseWriter(sink, (n) => grants.push(n), 1000);
+  const w = new SseWriter(sink, { grant: (n) => grants.push(n) }, 1000);
   sink.accept = false;
   w.push(bytes(300, 'a')); // taken by the sink but buffered there
   w.push(bytes(300, 'b')); // queued here
@@ -71,7 +71,7 @@ t.test('a backed-up sink: chunks queue, no credit, then one write and the credit
 
 t.test('end writes what is queued and the terminal text once; heartbeats skip a backed-up sink', async (t) => {
   const sink = new FakeSink();
-  const w = new SseWriter(sink, () => undefined, 1000);
+  const w = new SseWriter(sink, { grant: () => undefined }, 1000);
   sink.accept = false;
   w.push(bytes(1, 'a'));
   w.push(bytes(1, 'b'));
@@ -86,7 +86,7 @@ t.test('end writes what is queued and the terminal text once; heartbeats skip a 
 t.test('a chunk that ends inside an event: no probe and no heartbeat may follow it; onWritable drains without writing', async (t) => {
   const sink = new FakeSink();
   const grants: number[] = [];
-  const w = new SseWriter(sink, (n) => grants.push(n), 200);
+  const w = new SseWriter(sink, { grant: (n) => grants.push(n) }, 200);
   w.push(bytes(100, 'a'), true);
   t.same(grants, [100], 'a cut chunk taken counts as sent at once (no probe can prove it)');
   w.heartbeat(': keep-alive\n\n');
@@ -106,7 +106,7 @@ t.test('a chunk that ends inside an event: no probe and no heartbeat may follow 
 
 t.test('ended by the proxy inside an event: the broken event is closed before the error event', async (t) => {
   const sink = new FakeSink();
-  const w = new SseWriter(sink, () => undefined, 200);
+  const w = new SseWriter(sink, { grant: () => undefined }, 200);
   w.push(bytes(10, 'a'), true);
   w.end('data: {"error":{}}\n\n');
   t.equal(sink.ended, '\n\ndata: {"error":{}}\n\n');
@@ -115,7 +115,7 @@ t.test('ended by the proxy inside an event: the broken event is closed before th
 t.test('starving: when the worker waits on the latest write’s credit, a probe at the end of the turn proves it', async (t) => {
   const sink = new FakeSink();
   const grants: number[] = [];
-  const w = new SseWriter(sink, (n) => grants.push(n), 200);
+  const w = new SseWriter(sink, { grant: (n) => grants.push(n) }, 200);
   w.push(bytes(200, 'a')); // the whole budget: the worker cannot send more
   t.same(grants, [], 'not proven yet');
   await new Promise((r) => setImmediate(r));

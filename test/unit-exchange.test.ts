@@ -1,6 +1,8 @@
 // Exchange (unit, fake dispatcher): credit pauses and resumes the upstream, the first-event and idle limits, replies.
 import t from 'tap';
-import { Exchange, type ExchangeContext } from '../workers/exchange.js';
+import { Exchange } from '../workers/exchange.js';
+import type { ExchangeContext } from '../workers/context.js';
+import { ModelsCache } from '../workers/models-cache.js';
 import type { FromWorker, OpenMsg, StreamLimits, WorkerConfig } from '../workers/protocol.js';
 import { MirrorHealth } from '../workers/protocol.js';
 import { FakeUpstream, openAIError } from './helpers/fakes.js';
@@ -17,7 +19,7 @@ function setup(stream: boolean, o: { credit?: number; limits?: Partial<StreamLim
   const sent: FromWorker[] = [];
   const finished: number[] = [];
   const ctx: ExchangeContext = {
-    config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch,
+    config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch, models: new ModelsCache(0),
     send: (m) => sent.push(m), flushSoon: () => undefined, finished: (id) => finished.push(id),
   };
   const body = new TextEncoder().encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream }));
@@ -36,7 +38,7 @@ const ev = (i: number, extra = ''): string => `data: {"choices":[{"index":0,"del
 t.test('an invalid body fails with a 400 code before any upstream call', async (t) => {
   const up = new FakeUpstream();
   const sent: FromWorker[] = [];
-  const ctx: ExchangeContext = { config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch, send: (m) => sent.push(m), flushSoon: () => undefined, finished: () => undefined };
+  const ctx: ExchangeContext = { config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch, models: new ModelsCache(0), send: (m) => sent.push(m), flushSoon: () => undefined, finished: () => undefined };
   new Exchange(ctx, { t: 'open', id: 1, kind: 'chat', body: new TextEncoder().encode('{"model":"m"}'), reqId: 'r', traceparent: null, credit: 10, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat').start();
   t.match(sent, [{ t: 'fail', code: 'invalid_request', param: 'messages' }]);
   t.equal(up.calls.length, 0);

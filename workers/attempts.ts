@@ -12,7 +12,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MirrorHealth, RouteKind, WorkerErrorCode } from './protocol.js';
 import type { Picked } from './health.js';
-import type { Controller, Dispatch } from './upstream.js';
+import type { AttemptHandler, Controller, Dispatch } from './upstream.js';
 import { abortQuietly, isTimeoutError } from './upstream.js';
 import { BodyCollector } from './collector.js';
 import { isOpenAIError } from './bodies.js';
@@ -145,46 +145,56 @@ export class Attempts {
     this.#controller = null;
     this.#errorBody = null;
     this.#sentAt = this.clock.now();
-    const attempt = this.#count;
-    // events of an attempt that was given up (retried, expired, aborted) are dropped
-    const live = (): boolean => attempt === this.#count && (this.#phase === 'sent' || this.#phase === 'error_body' || this.#phase === 'responded');
     this.dispatch(
-      { ...this.req, mirror: this.policy.mirrors[picked.index]!, headersTimeoutMs: remaining },
-      {
-        onStart: (c) => {
-          if (live()) this.#controller = c;
-          else abortQuietly(c);
-        },
-        onHeaders: (status, headers) => {
-          if (live()) this.#onHeaders(status, headers);
-        },
-        onData: (chunk) => {
-          if (!live()) return;
-          if (this.#phase === 'responded') this.owner.onData(chunk);
-          else this.#errorBody?.push(chunk);
-        },
-        onEnd: () => {
-          if (!live()) return;
-          if (this.#phase === 'responded') this.owner.onEnd();
-          else if (this.#phase === 'error_body') this.#onErrorBodyEnd();
-        },
-        onError: (err) => {
-          if (live()) this.#onError(err);
-        },
-      },
+      { kind: this.req.kind, body: this.req.body, stream: this.req.stream, reqId: this.req.reqId, traceparent: this.req.traceparent, mirror: this.policy.mirrors[picked.index]!, headersTimeoutMs: remaining },
+      new AttemptEvents(this, this.#count),
     );
+  }
+
+  /** Events of an attempt that was given up (retried, expired, aborted) are dropped. */
+  live(attempt: number): boolean {
+    return attempt === this.#count && (this.#phase === 'sent' || this.#phase === 'error_body' || this.#phase === 'responded');
+  }
+
+  /** (AttemptEvents) The attempt's controller: kept to pause, resume and abort it. */
+  started(c: Controller): void {
+    this.#controller = c;
+  }
+
+  /** (AttemptEvents) */
+  headers(status: number, headers: IncomingHttpHeaders): void {
+    this.#onHeaders(status, headers);
+  }
+
+  /** (AttemptEvents) */
+  data(chunk: Buffer): void {
+    if (this.#phase === 'responded') this.owner.onData(chunk);
+    else this.#errorBody?.push(chunk);
+  }
+
+  /** (AttemptEvents) */
+  ended(): void {
+    this.#controller = null; // complete: nothing left to abort
+    if (this.#phase === 'responded') this.owner.onEnd();
+    else if (this.#phase === 'error_body') this.#onErrorBodyEnd();
+  }
+
+  /** (AttemptEvents) */
+  failed(err: Error): void {
+    this.#controller = null;
+    this.#onError(err);
   }
 
   #onHeaders(status: number, headers: IncomingHttpHeaders): void {
     const picked = this.#picked!;
     const latency = this.clock.now() - this.#sentAt;
     this.#status = status;
-    this.#headers = headers;
     if (status < 300) {
       this.health.success(picked, latency);
       this.#phase = 'responded';
-      return this.owner.onResponse(status, headers, this.#controller!);
+      return this.owner.onResponse(status, headers, this.#controller!); // the headers are the owner's now
     }
+    this.#headers = headers;
     if (MIRROR_FAILURE_STATUSES.has(status)) this.health.failure(picked);
     else if (status !== 500) this.health.success(picked, latency); // the 500's verdict waits for its body
     if (status < 400) return this.#stop('upstream_redirect');
@@ -267,5 +277,30 @@ export class Attempts {
     this.#phase = 'over';
     if (this.#last) return this.owner.onErrorResponse(this.#last.status, this.#last.headers, this.#last.body);
     this.owner.onFail(code);
+  }
+}
+
+/** The handler of one dispatched attempt: one object (no closures), forwarding only while its attempt is the live one. */
+class AttemptEvents implements AttemptHandler {
+  constructor(
+    private readonly a: Attempts,
+    private readonly attempt: number,
+  ) {}
+
+  onStart(c: Controller): void {
+    if (this.a.live(this.attempt)) this.a.started(c);
+    else abortQuietly(c);
+  }
+  onHeaders(status: number, headers: IncomingHttpHeaders): void {
+    if (this.a.live(this.attempt)) this.a.headers(status, headers);
+  }
+  onData(chunk: Buffer): void {
+    if (this.a.live(this.attempt)) this.a.data(chunk);
+  }
+  onEnd(): void {
+    if (this.a.live(this.attempt)) this.a.ended();
+  }
+  onError(err: Error): void {
+    if (this.a.live(this.attempt)) this.a.failed(err);
   }
 }

@@ -48,8 +48,12 @@ function textOf(content: unknown): string {
   return content === null || content === undefined ? '' : JSON.stringify(content);
 }
 
-/** A complete JSON answer: its usage, and (when asked) its text. Bodies that are not JSON give neither. */
+/**
+ * A complete JSON answer: its usage, and (when asked) its text. Without the text only the `usage` object is
+ * parsed (it comes last in OpenAI-shaped answers), not the whole body.
+ */
 export function answerOf(text: string, withContent: boolean): { usage: Usage | null; content?: string } {
+  if (!withContent) return { usage: usageIn(text) };
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -68,6 +72,29 @@ export function answerOf(text: string, withContent: boolean): { usage: Usage | n
     content = `error: ${textOf(v.error.message)}`;
   }
   return { usage, content: truncate(content) };
+}
+
+/** The last `"usage": {…}` object of a JSON text, found by matching its braces (strings skipped) and parsed alone. */
+function usageIn(text: string): Usage | null {
+  const key = text.lastIndexOf('"usage"');
+  if (key < 0) return null;
+  const open = text.indexOf('{', key);
+  if (open < 0 || text.slice(key + 7, open).trim() !== ':') return null;
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b) depth++;
+    else if (c === 0x7d && --depth === 0) {
+      try {
+        return usageFrom(JSON.parse(text.slice(open, i + 1)));
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
 }
 
 /** The text of a stream as it goes by (LOG_RESPONSE_CONTENT): deltas of choice 0, reasoning marked, capped. */

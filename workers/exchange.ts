@@ -10,36 +10,20 @@
 //   between upstream reads (not while we pause), STREAM_TIMEOUT in all.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
-import { type FromWorker, type MirrorHealth, type OpenMsg, type ReplyMsg, type RouteKind, type UpstreamMeta, type WorkerConfig, type WorkerErrorCode } from './protocol.js';
-import type { Controller, Dispatch } from './upstream.js';
+import type { OpenMsg, ReplyMsg, RouteKind, UpstreamMeta, WorkerErrorCode } from './protocol.js';
+import type { Controller } from './upstream.js';
 import { abortQuietly } from './upstream.js';
 import { Attempts, type AttemptOwner } from './attempts.js';
 import { BodyCollector } from './collector.js';
 import { validateBody } from './validate.js';
 import { answerOf, paramsOf, promptOf } from './content.js';
-import { StreamRelay, type RelayOut } from './relay.js';
+import { StreamRelay } from './relay.js';
 import { Outflow } from './outflow.js';
+import type { Active, ExchangeContext } from './context.js';
 import { errorReply, makeDecoder } from './bodies.js';
 import { allowedResponseHeaders, encodingOf, headerValue } from './headers.js';
 
-export interface ExchangeContext {
-  readonly config: WorkerConfig;
-  readonly health: MirrorHealth;
-  readonly dispatch: Dispatch;
-  send(msg: FromWorker): void;
-  /** Flush the outbox at the end of this callback rather than of this turn. */
-  flushSoon(): void;
-  /** The exchange is over: the engine forgets it. */
-  finished(id: number): void;
-}
-
-/** What the engine holds of a request in flight (an exchange, or the models route). */
-export interface Active {
-  credit(n: number): void;
-  abort(): void;
-  /** Called by the engine's sweep: ends the request when one of its limits has passed. */
-  check(now: number): void;
-}
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
 /** After [DONE] the upstream may finish its response (its connection is then reused), for this long. */
 const LINGER_MS = 1000;
@@ -57,7 +41,7 @@ export class Exchange implements Active, AttemptOwner {
   /** Log fields the opt-ins asked for (prompt, params). */
   #logged: Pick<UpstreamMeta, 'prompt' | 'params'> = {};
   readonly #outflow: Outflow;
-  #headers: IncomingHttpHeaders = {};
+  #headers: IncomingHttpHeaders = NO_HEADERS;
   #collector: BodyCollector | null = null;
   #relay: StreamRelay | null = null;
   #decoder: Transform | null = null;
@@ -151,7 +135,8 @@ export class Exchange implements Active, AttemptOwner {
 
   onResponse(_status: number, headers: IncomingHttpHeaders, controller: Controller): void {
     this.#controller = controller;
-    this.#headers = headers;
+    // a stream keeps nothing of the headers (the collector needs them for its content-type and encoding)
+    this.#headers = this.#stream ? NO_HEADERS : headers;
     this.#relay = null;
     this.#decoder?.destroy();
     this.#decoder = null;
@@ -235,21 +220,21 @@ export class Exchange implements Active, AttemptOwner {
     this.#send(this.#relay!.push(chunk));
   }
 
-  #send(out: RelayOut): void {
-    if (out.chunk !== null && !this.#outflow.write(out.chunk)) {
+  #send(out: Uint8Array | null): void {
+    if (out !== null && !this.#outflow.write(out)) {
       if (this.#controller && !this.#controller.paused) this.#controller.pause();
       this.#decoder?.pause(); // decompressed output must stop too, not only the socket
       this.ctx.flushSoon();
     }
-    if (out.end) this.#endStream(out.end.code, out.end.message);
+    const end = this.#relay!.end;
+    if (end) this.#endStream(end.code, end.message);
   }
 
   #finishStream(): void {
     if (this.#phase !== 'streaming') return;
     const relay = this.#relay!;
-    const last = relay.flush();
-    this.#send(last);
-    if (!last.end) this.#endStream(relay.cleanEndCode());
+    this.#send(relay.flush());
+    if (!relay.end) this.#endStream(relay.cleanEndCode());
   }
 
   #endStream(code: WorkerErrorCode | null, message?: string): void {

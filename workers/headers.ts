@@ -4,7 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 /** Upstream response headers a client may see (names lowercase). Everything else stays here. */
 export function allowedResponseHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(headers)) {
+  for (const name in headers) {
+    const raw = headers[name];
     if (raw === undefined) continue;
     const n = name.toLowerCase();
     if (n === 'retry-after' || n === 'retry-after-ms' || n.startsWith('x-ratelimit-') || n === 'openai-processing-ms') {

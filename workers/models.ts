@@ -1,40 +1,11 @@
-// The /v1/models route: the upstream list (one run of attempts), cached for MODELS_CACHE_TTL, with a static fallback.
+// The /v1/models route: the upstream list (one run of attempts), cached for MODELS_CACHE_TTL, with a fallback (models-cache.ts).
 import type { IncomingHttpHeaders } from 'node:http';
-import type { OpenMsg, WorkerConfig } from './protocol.js';
+import type { OpenMsg } from './protocol.js';
 import type { Controller } from './upstream.js';
-import type { Active, ExchangeContext } from './exchange.js';
+import type { Active, ExchangeContext } from './context.js';
 import { Attempts, type AttemptOwner } from './attempts.js';
 import { BodyCollector } from './collector.js';
 import { encodingOf } from './headers.js';
-
-let cache: { text: string; at: number } | null = null;
-
-/** The Go version's built-in list: served when no mirror can be reached and nothing is cached. */
-const FALLBACK_IDS = [
-  'openai/gpt-oss-120b',
-  'moonshotai/Kimi-K2-Instruct',
-  'zai-org/GLM-4.5',
-  'zai-org/GLM-4.5-Air',
-  'Qwen/Qwen3-Coder-480B-A35B-Instruct-Turbo',
-  'deepseek-ai/DeepSeek-R1-0528-Turbo',
-  'deepseek-ai/DeepSeek-V3-0324-Turbo',
-  'deepseek-ai/DeepSeek-V3.1',
-  'meta-llama/Llama-4-Maverick-17B-128E-Instruct-Turbo',
-];
-
-export function cachedModels(config: WorkerConfig, now: number): string | null {
-  if (cache === null || config.modelsCacheTtlMs === 0) return null;
-  return now - cache.at < config.modelsCacheTtlMs ? cache.text : null;
-}
-
-/** The last good upstream list if there is one (even if stale), else the static list. */
-export function fallbackModels(): string {
-  if (cache !== null) return cache.text;
-  return JSON.stringify({
-    object: 'list',
-    data: FALLBACK_IDS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'deepinfra' })),
-  });
-}
 
 /** One GET /v1/models: cached, fetched, or (on any upstream failure) the fallback; always a 200. */
 export class ModelsRequest implements Active, AttemptOwner {
@@ -51,7 +22,7 @@ export class ModelsRequest implements Active, AttemptOwner {
   ) {}
 
   start(): void {
-    const cached = cachedModels(this.ctx.config, performance.now());
+    const cached = this.ctx.models.fresh(performance.now());
     if (cached !== null) return this.#reply(cached, 'cache');
     const limit = this.open.limits.firstByteMs;
     this.#attempts = new Attempts(
@@ -70,7 +41,7 @@ export class ModelsRequest implements Active, AttemptOwner {
 
   check(now: number): void {
     const limit = this.open.limits.firstByteMs;
-    if (!this.#over && limit > 0 && now - this.#started > limit) this.#reply(fallbackModels(), 'fallback');
+    if (!this.#over && limit > 0 && now - this.#started > limit) this.#reply(this.ctx.models.fallback(), 'fallback');
   }
 
   onResponse(_status: number, headers: IncomingHttpHeaders, _c: Controller): void {
@@ -84,22 +55,22 @@ export class ModelsRequest implements Active, AttemptOwner {
 
   onEnd(): void {
     const got = this.#collector?.finish(this.#encoding);
-    if (!got?.ok) return this.#reply(fallbackModels(), 'fallback');
+    if (!got?.ok) return this.#reply(this.ctx.models.fallback(), 'fallback');
     const text = got.body.toString('utf8');
-    cache = { text, at: performance.now() };
+    this.ctx.models.store(text, performance.now());
     this.#reply(text, 'upstream');
   }
 
   onBodyError(): void {
-    this.#reply(fallbackModels(), 'fallback');
+    this.#reply(this.ctx.models.fallback(), 'fallback');
   }
 
   onErrorResponse(): void {
-    this.#reply(fallbackModels(), 'fallback');
+    this.#reply(this.ctx.models.fallback(), 'fallback');
   }
 
   onFail(): void {
-    this.#reply(fallbackModels(), 'fallback');
+    this.#reply(this.ctx.models.fallback(), 'fallback');
   }
 
   #reply(body: string, source: 'cache' | 'upstream' | 'fallback'): void {

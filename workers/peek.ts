@@ -34,6 +34,11 @@ export class Peek {
   /** Per key: the next occurrence at or after the last position asked (-1: none in the rest of the buffer). */
   readonly #next = KEYS.map(() => -2);
 
+  /** Drops the remembered read (so it is not kept alive between reads). */
+  forget(): void {
+    this.#buf = null;
+  }
+
   classify(b: Buffer, s: number, e: number): Peeked {
     while (s < e && isSpace(b[s])) s++;
     while (e > s && isSpace(b[e - 1])) e--;

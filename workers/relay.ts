@@ -6,14 +6,11 @@ import { Peek } from './peek.js';
 import { ThinkTransform } from './think.js';
 import { Transcript, usageFrom, type Usage } from './content.js';
 
-export interface RelayOut {
-  /** The bytes to send (whole events, in order); null when the read finished none worth sending. */
-  readonly chunk: Uint8Array | null;
-  /** Set when the stream is over: code null means a clean end ([DONE] seen). */
-  readonly end?: { readonly code: WorkerErrorCode | null; readonly message?: string };
+/** How the stream ended (its upstream side): code null means clean ([DONE] seen). */
+export interface RelayEnd {
+  readonly code: WorkerErrorCode | null;
+  readonly message?: string;
 }
-
-const NOTHING: RelayOut = { chunk: null };
 const D = 0x64;
 const A = 0x61;
 const T = 0x74;
@@ -32,7 +29,7 @@ export class StreamRelay {
   #finishReason: string | null = null;
   #usage: Usage | null = null;
   sawDone = false;
-  #end: RelayOut['end'] = undefined;
+  #end: RelayEnd | null = null;
   // the output of the read in progress: a run of contiguous bytes of one buffer, and the runs before it
   #parts: Uint8Array[] = [];
   #runBuf: Buffer | null = null;
@@ -51,18 +48,24 @@ export class StreamRelay {
     return this.#events;
   }
 
-  push(chunk: Uint8Array): RelayOut {
-    if (this.sawDone || this.#end) return NOTHING;
+  /** Set once the stream is over (read it after push or flush). */
+  get end(): RelayEnd | null {
+    return this.#end;
+  }
+
+  /** One upstream read in: the bytes to send (whole events, in order), or null when it finished none to send. */
+  push(chunk: Uint8Array): Uint8Array | null {
+    if (this.#end) return null;
     this.#framer.scan(chunk, this.#onEvent);
     if (this.#framer.overflowed && !this.#end) this.#end = { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' };
-    return this.#out();
+    return this.#out(chunk);
   }
 
   /** At upstream end: a last event that lacked its blank line. */
-  flush(): RelayOut {
-    if (this.sawDone || this.#end) return NOTHING;
+  flush(): Uint8Array | null {
+    if (this.#end) return null;
     this.#framer.flushTo(this.#onEvent);
-    return this.#out();
+    return this.#out(null);
   }
 
   readonly #onEvent: EventSink = (b, s, e, simple) => {
@@ -136,13 +139,19 @@ export class StreamRelay {
     this.#runBuf = null;
   }
 
-  #out(): RelayOut {
+  #out(read: Uint8Array | null): Uint8Array | null {
+    this.#peek.forget(); // the read is done: nothing of it stays referenced here
+    const run = this.#runBuf;
+    // the common case, a read of whole events all forwarded: the read itself goes on (no view made)
+    if (this.#parts.length === 0 && run !== null && run === read && this.#runStart === 0 && this.#runEnd === read.length) {
+      this.#runBuf = null;
+      return read;
+    }
     this.#closeRun();
     const parts = this.#parts;
-    const chunk = parts.length === 0 ? null : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    if (parts.length > 0) this.#parts = [];
-    if (this.#end) return { chunk, end: this.#end };
-    return chunk === null ? NOTHING : { chunk };
+    if (parts.length === 0) return null;
+    this.#parts = [];
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** How an upstream that closed cleanly without [DONE] ends: fine after a finish_reason, else truncated. */

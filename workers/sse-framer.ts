@@ -44,8 +44,10 @@ export class SseFramer {
   #lines = 0;
   #cr = false;
   #overflowed = false;
-  /** Scratch list of event ends, reused by every push. */
+  /** Scratch list of event ends, reused by every push: only #endCount of it is in use (setting an array's
+   * length to 0 would free its store, and the next push allocate a new one: per read). */
   readonly #ends: number[] = [];
+  #endCount = 0;
 
   constructor(maxEventBytes: number) {
     if (!(maxEventBytes >= 1)) throw new RangeError(`maxEventBytes must be >= 1, got ${maxEventBytes}`);
@@ -80,7 +82,7 @@ export class SseFramer {
     // Ends (exclusive) of the events that lie wholly in this read, from `first`; negated unless the
     // event is one LF-terminated line (then its data, if any, is a plain slice).
     const ends = this.#ends;
-    ends.length = 0;
+    this.#endCount = 0;
     let first = 0;
     let state = this.#state;
     let lines = this.#lines;
@@ -139,14 +141,14 @@ export class SseFramer {
         this.#overflow();
         return;
       } else {
-        ends.push(lines === 1 && !cr ? stop : -stop);
+        ends[this.#endCount++] = lines === 1 && !cr ? stop : -stop;
       }
       evStart = pos = stop;
       state = LINE_START;
       lines = 0;
       cr = false;
     }
-    if (ends.length > 0) this.#emit(onEvent, b, first);
+    if (this.#endCount > 0) this.#emit(onEvent, b, first);
     this.#state = state;
     this.#lines = lines;
     this.#cr = cr;
@@ -179,14 +181,15 @@ export class SseFramer {
   /** Hands on the events of `#ends`, which lie back to back in b from `first`. */
   #emit(onEvent: EventSink, b: Buffer, first: number): void {
     const ends = this.#ends;
+    const n = this.#endCount;
+    this.#endCount = 0;
     let prev = first;
-    for (let k = 0; k < ends.length; k++) {
+    for (let k = 0; k < n; k++) {
       const e = ends[k] as number;
       const stop = e < 0 ? -e : e;
       onEvent(b, prev, stop, e > 0);
       prev = stop;
     }
-    ends.length = 0;
   }
 
   /** Appends bytes [s, e) of b to the held bytes, or overflows when the event would pass the cap. */

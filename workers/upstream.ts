@@ -118,13 +118,7 @@ export function createUpstream(config: WorkerConfig): Upstream {
           bodyTimeout: 0, // the gap between events is watched by the exchange (it must not fire while we pause)
           blocking: false,
         },
-        {
-          onRequestStart: (controller) => h.onStart(controller),
-          onResponseStart: (_c, status, hdrs) => h.onHeaders(status, hdrs),
-          onResponseData: (_c, chunk) => h.onData(chunk),
-          onResponseEnd: () => h.onEnd(),
-          onResponseError: (_c, err) => h.onError(err),
-        },
+        new Attempt(h),
       );
     },
     close: () => agent.close(),
@@ -145,3 +139,72 @@ export function abortQuietly(c: Controller): void {
     /* the request already finished */
   }
 }
+
+/**
+ * One attempt as undici's own handler (its core interface: no adapter layer, no parsed copy of every header,
+ * nothing kept of the raw headers once read) and as the Controller its owner pauses, resumes and aborts.
+ */
+class Attempt implements Controller {
+  #abort: ((reason: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+  #paused = false;
+  #aborted = false;
+
+  constructor(private readonly h: AttemptHandler) {}
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  pause(): void {
+    this.#paused = true;
+  }
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#resume?.();
+  }
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abort?.(reason);
+  }
+
+  // undici's handler interface (a false return pauses the socket until resume())
+  onConnect(abort: (reason: Error) => void): void {
+    this.#abort = abort;
+    this.h.onStart(this);
+  }
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    this.#resume = resume;
+    this.h.onHeaders(status, readHeaders(raw));
+    return !this.#paused;
+  }
+  onData(chunk: Buffer): boolean {
+    this.h.onData(chunk);
+    return !this.#paused;
+  }
+  onComplete(): void {
+    this.h.onEnd();
+  }
+  onError(err: Error): void {
+    this.h.onError(err);
+  }
+}
+
+/** The response headers the proxy reads (content type and encoding, Retry-After, rate limits), names lowercase. */
+function readHeaders(raw: Buffer[]): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (!READ_HEADERS.has(name) && !name.startsWith('x-ratelimit-')) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    const prev = out[name];
+    out[name] = prev === undefined ? value : `${String(prev)}, ${value}`;
+  }
+  return out;
+}
+
+const READ_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-encoding', 'retry-after', 'retry-after-ms', 'openai-processing-ms']);

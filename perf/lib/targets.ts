@@ -8,10 +8,12 @@ import { NGINX_BIN, nginxAvailable, writeNginxConf } from './nginx.js';
 import { childPids, fdLimit } from './proc.js';
 import type { SimProc } from './sim.js';
 
-export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool'] as const;
+export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'before0', 'before'] as const;
 export type TargetName = (typeof TARGETS)[number];
-/** The service targets (this code, three settings). */
-export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool'];
+/** The service targets (this code, three settings; `before*`: another build of it, --before DIR). */
+export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool', 'before0', 'before'];
+/** Targets run only when named (they need --before). */
+export const NAMED_ONLY: readonly TargetName[] = ['before0', 'before'];
 export const isService = (name: string): boolean => (SERVICE_TARGETS as readonly string[]).includes(name);
 
 /** What each service target sets: `default` sets no POOL_SIZE at all (the service picks; see its /status pool.size). */
@@ -19,16 +21,21 @@ export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
   default: {},
   pool0: { POOL_SIZE: '0' },
   pool: { POOL_SIZE: '2' },
+  before0: { POOL_SIZE: '0' },
+  before: { POOL_SIZE: '2' },
 };
 
 /** Column headings in the issue's words. */
 export const TARGET_LABEL: Readonly<Record<string, string>> = {
   direct: 'direct', nginx: 'nginx', default: 'default', pool0: 'POOL_SIZE=0', pool: 'pool (POOL_SIZE=2)',
+  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2',
 };
 
 export interface TargetOptions {
   /** nginx worker_processes (default 1; 0 = auto). */
   nginxWorkers?: number;
+  /** A checkout of another build of the service (its dist/ built), for the before* targets. */
+  beforeDir?: string;
 }
 
 export interface Target {
@@ -52,8 +59,9 @@ export interface Target {
 const MAIN = fileURLToPath(new URL('./svc-entry.js', import.meta.url));
 
 /** Why a target cannot run here, or null. */
-export function unavailable(name: TargetName): string | null {
+export function unavailable(name: TargetName, opts: TargetOptions = {}): string | null {
   if (name === 'nginx' && !nginxAvailable()) return `${NGINX_BIN} not found (apt-get install -y nginx): nginx skipped`;
+  if (NAMED_ONLY.includes(name) && opts.beforeDir === undefined) return `${name} needs --before DIR (a checkout with dist/ built): skipped`;
   return null;
 }
 
@@ -89,7 +97,8 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     };
   }
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
-  const s = start(process.execPath, ['--expose-gc', MAIN], {
+  const script = NAMED_ONLY.includes(name) ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
+  const s = start(process.execPath, ['--expose-gc', script], {
     cwd,
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -101,6 +110,8 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       MAX_CONCURRENT_CONNECTIONS: '20000',
       VALID_API_KEYS: 'linux.do',
       SHUTDOWN_GRACE_MS: '1000',
+      // node flags for the service under test (e.g. --max-semi-space-size=N), from the bench's own environment
+      ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
       ...TARGET_ENV[name],
       ...env,
     },

@@ -27,7 +27,8 @@ export async function eachTarget<T>(
 ): Promise<Map<TargetName, T>> {
   const out = new Map<TargetName, T>();
   for (const name of o.targets) {
-    const why = unavailable(name);
+    const topts = { nginxWorkers: num(o.flags['nginx-workers'], 1, true), ...(o.flags['before'] ? { beforeDir: o.flags['before'] } : {}) };
+    const why = unavailable(name, topts);
     if (why) {
       if (!notes.includes(why)) notes.push(why);
       continue;
@@ -36,7 +37,7 @@ export async function eachTarget<T>(
     const sim = await startSim(upstream);
     let target: Target | undefined;
     try {
-      target = await startTarget(name, sim, env, { nginxWorkers: num(o.flags['nginx-workers'], 1, true) });
+      target = await startTarget(name, sim, env, topts);
       const about = `${name}: ${target.describe}`;
       if ((name === 'default' || name === 'nginx') && !notes.includes(about)) notes.push(about);
       await sleep(300);

@@ -18,9 +18,9 @@ import { outcomeOf, type Outcome } from '../counters.js';
 import type { ActiveExchange, ServiceState } from '../state.js';
 import { errorEntry, errorEvent, type ErrorCode } from '../errors.js';
 import { send, sendError, type ErrorOptions, type ResponseContext } from './respond.js';
-import { DONE, KEEP_ALIVE, uwsSink, writeSseHead } from './sse.js';
+import { DONE, KEEP_ALIVE, UwsSink, writeSseHead, type StreamStart } from './sse.js';
 import { readBody, type BodyResult } from './body.js';
-import { SseWriter } from '../sse/writer.js';
+import { SseWriter, type CreditSink } from '../sse/writer.js';
 import { recordRequest } from '../outcome.js';
 
 let nextId = 1;
@@ -51,7 +51,7 @@ export function handleProxy(s: ServiceState, res: HttpResponse, r: ProxyRequest)
  */
 type Stage = 'admitting' | 'upstream' | 'streaming' | 'over';
 
-class ClientExchange implements StreamEvents, ActiveExchange {
+class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, CreditSink {
   readonly id = nextId++;
   readonly ctx: ResponseContext;
   readonly t0 = performance.now();
@@ -162,13 +162,19 @@ class ClientExchange implements StreamEvents, ActiveExchange {
     this.#meta = m.meta;
     if (this.#stage !== 'upstream') return;
     this.#stage = 'streaming';
-    const ch = this.#channel!;
-    const sink = uwsSink(this.res, () => {
-      this.#ttfb = performance.now() - this.t0;
-      writeSseHead(this.res, this.ctx, this.s.admission.draining);
-    });
-    this.#writer = new SseWriter(sink, (n) => ch.credit(this.id, n), this.s.config.STREAM_BUFFER_SIZE);
+    this.#writer = new SseWriter(new UwsSink(this.res, this), this, this.s.config.STREAM_BUFFER_SIZE);
     this.res.onWritable(() => this.#writer?.onWritable() ?? true);
+  }
+
+  /** (UwsSink) The status and headers, right before the first byte of the stream. */
+  startStream(): void {
+    this.#ttfb = performance.now() - this.t0;
+    writeSseHead(this.res, this.ctx, this.s.admission.draining);
+  }
+
+  /** (SseWriter) Credit for bytes the client took goes back to the worker. */
+  grant(n: number): void {
+    this.#channel?.credit(this.id, n);
   }
 
   onData(m: DataMsg): void {

@@ -46,14 +46,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const origin = req.getHeader('origin');
     const ctx: ResponseContext = { reqId: requestId(req.getHeader('x-request-id')), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
     const route = routes.get(path);
-    /** Refused here, before a handler: answered, counted and logged like every request (CONTRACT §7). */
-    const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => {
-      sendError(res, ctx, code, status, o);
-      recordRequest(s.counters, s.log, {
-        route: route ? path : 'unknown', status, outcome: outcomeOf(status, code, false), code, durationMs: performance.now() - t0, ttfbMs: null,
-        stream: false, events: 0, bytes: 0, malformed: 0, mirror: null, model: null, usage: null, reqId: ctx.reqId, keyId: null, attempts: 0,
-      });
-    };
+    const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => refused(s, res, ctx, route ? path : 'unknown', t0, code, status, o);
     if (!route) return refuse('not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
     const target = route.methods[method];
     if (target === undefined) {
@@ -96,6 +89,15 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     } catch (e) {
       internalError(s, res, e);
     }
+  });
+}
+
+/** Refused before a handler: answered, counted and logged like every request (CONTRACT §7). */
+function refused(s: ServiceState, res: HttpResponse, ctx: ResponseContext, route: string, t0: number, code: ErrorCode, status: number, o: ErrorOptions): void {
+  sendError(res, ctx, code, status, o);
+  recordRequest(s.counters, s.log, {
+    route, status, outcome: outcomeOf(status, code, false), code, durationMs: performance.now() - t0, ttfbMs: null,
+    stream: false, events: 0, bytes: 0, malformed: 0, mirror: null, model: null, usage: null, reqId: ctx.reqId, keyId: null, attempts: 0,
   });
 }
 

@@ -16,33 +16,72 @@ export function writeSseHead(res: HttpResponse, ctx: ResponseContext, closeConne
   writeCommonHeaders(res, ctx);
 }
 
-/**
- * The writer's sink over one uWS response. Writes arrive from worker messages and timers, outside uWS's
- * own callbacks, so each one is corked. `head` writes the status and headers before the first body byte.
- */
-export function uwsSink(res: HttpResponse, head: () => void): Sink {
-  let started = false;
-  const begin = (): void => {
-    if (started) return;
-    started = true;
-    head();
-  };
-  return {
-    write(chunk) {
-      let ok = false;
-      res.cork(() => {
-        begin();
-        ok = res.write(chunk);
-      });
-      return ok;
-    },
-    // (uWS's closeConnection would write a header into the chunked body here)
-    end: (chunk) => res.cork(() => {
-      begin();
-      res.end(chunk);
-    }),
-    close: () => res.close(),
-    // an empty cork: uWS's uncork drains its own buffer without adding a byte
-    flush: () => res.cork(() => undefined),
-  };
+/** Who writes the status and headers of a stream, once, right before its first body byte. */
+export interface StreamStart {
+  startStream(): void;
 }
+
+/**
+ * The writer's sink over one uWS response (one object per stream, no closures). Writes arrive from worker
+ * messages and timers, outside uWS's own callbacks, so each one is corked; the head goes out with the first.
+ */
+export class UwsSink implements Sink {
+  started = false;
+
+  constructor(
+    readonly res: HttpResponse,
+    readonly owner: StreamStart,
+  ) {}
+
+  write(chunk: Uint8Array | string): boolean {
+    return corked(this, chunk, corkedWrite); // one shared callback: cork runs it at once
+  }
+
+  end(chunk: Uint8Array | string): void {
+    corked(this, chunk, corkedEnd);
+  }
+
+  close(): void {
+    this.res.close();
+  }
+
+  /** An empty cork: uWS's uncork drains its own buffer without adding a byte. */
+  flush(): void {
+    this.res.cork(noop);
+  }
+}
+
+// what the corked callbacks act on (cork calls them synchronously, never nested)
+let current: UwsSink | null = null;
+let pending: Uint8Array | string = '';
+let written = false;
+
+function corked(s: UwsSink, chunk: Uint8Array | string, fn: () => void): boolean {
+  current = s;
+  pending = chunk;
+  written = false;
+  s.res.cork(fn);
+  pending = '';
+  current = null;
+  return written;
+}
+
+function begin(s: UwsSink): void {
+  if (s.started) return;
+  s.started = true;
+  s.owner.startStream();
+}
+
+function corkedWrite(): void {
+  const s = current!;
+  begin(s);
+  written = s.res.write(pending);
+}
+
+function corkedEnd(): void {
+  const s = current!;
+  begin(s);
+  s.res.end(pending); // (uWS's closeConnection would write a header into the chunked body here)
+}
+
+const noop = (): void => undefined;

@@ -1,5 +1,6 @@
 // /metrics: the service's counters, gauges and histograms in Prometheus text format (a private prom-client registry).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { TallyCounter, TallyHistogram } from './tally.js';
 import type { Finished } from '../counters.js';
 import type { ServiceState } from '../state.js';
 import { REFUSALS } from '../admission.js';
@@ -41,34 +42,36 @@ export class Metrics {
     const r = [this.registry];
     const mono = new Monotonic();
 
-    const requests = new Counter({ name: 'deepinfra_requests_total', help: 'Proxied requests by route, status and outcome.', labelNames: ['route', 'status', 'outcome'], registers: r });
-    const shed = new Counter({ name: 'deepinfra_shed_total', help: 'Requests refused by admission (503/429) by reason.', labelNames: ['reason'], registers: r });
-    const clientAborts = new Counter({ name: 'deepinfra_client_aborts_total', help: 'Requests whose client went away first.', registers: r });
-    const upstreamAborts = new Counter({ name: 'deepinfra_upstream_aborts_total', help: 'Streams that had started and ended with an error event, by code.', labelNames: ['code'], registers: r });
-    const events = new Counter({ name: 'deepinfra_events_relayed_total', help: 'SSE events relayed to clients.', registers: r });
-    const bytes = new Counter({ name: 'deepinfra_bytes_relayed_total', help: 'Response body bytes sent to clients.', registers: r });
-    const duration = new Histogram({ name: 'deepinfra_request_duration_seconds', help: 'Time from request to the last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: r });
-    const tokens = new Counter({ name: 'deepinfra_tokens_total', help: `Tokens the upstream reported, by model (the first ${MODEL_LABELS} names; then "other") and kind (prompt, completion).`, labelNames: ['model', 'kind'], registers: r });
+    // the per-request figures are tallies (plain numbers per label set), read by the registry at scrape time
+    const registry = this.registry;
+    const requests = new TallyCounter('deepinfra_requests_total', 'Proxied requests by route, status and outcome.', ['route', 'status', 'outcome'], registry);
+    const shed = new TallyCounter('deepinfra_shed_total', 'Requests refused by admission (503/429) by reason.', ['reason'], registry);
+    const upstreamAborts = new TallyCounter('deepinfra_upstream_aborts_total', 'Streams broken after their first byte (outcome stream_error), by code.', ['code'], registry);
+    const duration = new TallyHistogram('deepinfra_request_duration_seconds', 'Time from request to the last byte, by route and outcome.', ['route', 'outcome'], DURATION_BUCKETS, registry);
+    const ttfb = new TallyHistogram('deepinfra_ttfb_seconds', 'Time from request to the first response byte, by route.', ['route'], TTFB_BUCKETS, registry);
+    const tokens = new TallyCounter('deepinfra_tokens_total', `Tokens the upstream reported, by model (the first ${MODEL_LABELS} names; then "other") and kind (prompt, completion).`, ['model', 'kind'], registry);
     const models = new BoundedLabels(MODEL_LABELS);
-    const ttfb = new Histogram({ name: 'deepinfra_ttfb_seconds', help: 'Time from request to the first response byte, by route.', labelNames: ['route'], buckets: TTFB_BUCKETS, registers: r });
 
-    for (const reason of REFUSALS) shed.inc({ reason }, 0); // present (at 0) before the first shed: rate() works at once
+    for (const reason of REFUSALS) shed.inc([reason], 0); // present (at 0) before the first shed: rate() works at once
 
     s.counters.listeners.push((f: Finished) => {
-      requests.inc({ route: f.route, status: String(f.status), outcome: f.outcome });
-      if (f.outcome === 'shed') shed.inc({ reason: f.code ?? 'unknown' });
-      else if (f.outcome === 'client_abort') clientAborts.inc();
-      else if (f.outcome === 'stream_error') upstreamAborts.inc({ code: f.code ?? 'unknown' });
-      if (f.events > 0) events.inc(f.events);
-      if (f.bytes > 0) bytes.inc(f.bytes);
-      duration.observe({ route: f.route, outcome: f.outcome }, f.durationMs / 1000);
-      if (f.ttfbMs !== null) ttfb.observe({ route: f.route }, f.ttfbMs / 1000);
+      requests.inc([f.route, String(f.status), f.outcome]);
+      if (f.outcome === 'shed') shed.inc([f.code ?? 'unknown']);
+      else if (f.outcome === 'stream_error') upstreamAborts.inc([f.code ?? 'unknown']);
+      duration.observe([f.route, f.outcome], f.durationMs / 1000);
+      if (f.ttfbMs !== null) ttfb.observe([f.route], f.ttfbMs / 1000);
       if (f.usage) {
         const model = models.label(f.model ?? 'unknown');
-        if (f.usage.promptTokens > 0) tokens.inc({ model, kind: 'prompt' }, f.usage.promptTokens);
-        if (f.usage.completionTokens > 0) tokens.inc({ model, kind: 'completion' }, f.usage.completionTokens);
+        if (f.usage.promptTokens > 0) tokens.inc([model, 'prompt'], f.usage.promptTokens);
+        if (f.usage.completionTokens > 0) tokens.inc([model, 'completion'], f.usage.completionTokens);
       }
     });
+    const total = (name: string, help: string, read: () => number): void => {
+      new Counter({ name, help, registers: r, collect() { this.inc(mono.delta(name, read())); } });
+    };
+    total('deepinfra_client_aborts_total', 'Requests whose client went away first.', () => s.counters.clientAborts);
+    total('deepinfra_events_relayed_total', 'SSE events relayed to clients.', () => s.counters.eventsRelayed);
+    total('deepinfra_bytes_relayed_total', 'Response body bytes sent to clients.', () => s.counters.bytesRelayed);
 
     new Counter({
       name: 'deepinfra_malformed_events_total', help: 'Malformed upstream SSE events skipped.', registers: r,

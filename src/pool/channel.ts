@@ -99,7 +99,8 @@ export class Channel {
   }
 
   #receive(batch: FromWorker[]): void {
-    for (const m of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
       if (m.t === 'ready') {
         this.threadId = m.threadId;
         this.#onReady();

@@ -33,6 +33,11 @@ function confirmAll(): void {
   for (const w of writers) w.confirm();
 }
 
+/** Where the writer returns credit (the stream's owner, which tells the worker). */
+export interface CreditSink {
+  grant(n: number): void;
+}
+
 export class SseWriter {
   #blocked = false;
   /** Bytes handed to the sink while blocked: not yet confirmed sent. */
@@ -66,7 +71,7 @@ export class SseWriter {
    */
   constructor(
     private readonly sink: Sink,
-    private readonly grant: (n: number) => void,
+    private readonly credit: CreditSink,
     private readonly budget: number,
   ) {
     this.#grantAt = creditLump(budget);
@@ -75,7 +80,7 @@ export class SseWriter {
   #taken(n: number): void {
     this.#ungranted += n;
     if (this.#ungranted >= this.#grantAt) {
-      this.grant(this.#ungranted);
+      this.credit.grant(this.#ungranted);
       this.#outstanding -= this.#ungranted;
       this.#ungranted = 0;
     }
