@@ -52,12 +52,15 @@ export interface WriteEvent {
   readonly id: number;
   readonly model: string | null;
   readonly at: number;
+  /** Body bytes written so far. */
+  readonly written: number;
 }
 
 /**
  * Events: 'request' (UpstreamRequest, once its body is in), 'abort' (AbortEvent: the client closed before the
  * response ended), 'finish' (WriteEvent), 'write-blocked' (WriteEvent: a write returned false), 'drain'
- * (WriteEvent: that write's 'drain' came).
+ * (WriteEvent: that write's 'drain' came), 'waiting' (WriteEvent: the body reached an `until` piece, with the
+ * bytes written so far).
  */
 export class ScriptedUpstream extends EventEmitter {
   /** Base URL for DEEPINFRA_MIRRORS, e.g. http://127.0.0.1:PORT/v1. */
@@ -165,14 +168,15 @@ export class ScriptedUpstream extends EventEmitter {
       if (typeof piece === 'string' || Buffer.isBuffer(piece)) {
         written += Buffer.byteLength(piece);
         if (!res.write(piece)) {
-          this.emit('write-blocked', { id, model, at: performance.now() } satisfies WriteEvent);
+          this.emit('write-blocked', { id, model, at: performance.now(), written } satisfies WriteEvent);
           await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
           if (gone) return;
-          this.emit('drain', { id, model, at: performance.now() } satisfies WriteEvent);
+          this.emit('drain', { id, model, at: performance.now(), written } satisfies WriteEvent);
         }
       } else if ('wait' in piece) {
         await wait(piece.wait);
       } else {
+        this.emit('waiting', { id, model, at: performance.now(), written } satisfies WriteEvent);
         await wait(piece.until);
       }
     }
@@ -192,7 +196,7 @@ export class ScriptedUpstream extends EventEmitter {
       res.socket?.destroy();
       return;
     }
-    res.end(() => this.emit('finish', { id, model, at: performance.now() } satisfies WriteEvent));
+    res.end(() => this.emit('finish', { id, model, at: performance.now(), written } satisfies WriteEvent));
   }
 }
 
