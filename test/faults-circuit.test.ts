@@ -332,3 +332,16 @@ t.test('half-open: a request that started before the circuit opened and is abort
   t.equal(pr.status, 200, 'the probe succeeds');
   t.equal((await status(s)).mirrors[0]?.circuit, 'closed', 'and closes the circuit');
 });
+
+t.test('two mirrors that both answer 500 for a model: the request is not sent twice to either', async (t) => {
+  const AGAIN = 'with MAX_RETRIES=3 the 500 is retried A, B, A, B: "another mirror" excludes only the last one, so each mirror sees the request twice per SDK attempt (issue-12 test report)';
+  const a = await startScriptedUpstream(t, () => ({ status: 500, headers: JSON_HEADERS, body: [openaiError('mirror A: model failed')] }));
+  const sim = await startSimulator(); // mirror B
+  t.teardown(() => sim.close());
+  const s = await startStack(t, { MAX_RETRIES: '3', RETRY_DELAY: '10', CIRCUIT_FAILURES: '100', POOL_SIZE: '0' }, { sim, mirrors: `${a.url},${sim.baseUrl}` });
+  const r = await call(s.client, 'sim/error500');
+  t.equal(r.status, 500, 'the 500 reaches the client');
+  t.equal(a.count('sim/error500'), 1, `mirror A saw the request ${a.count('sim/error500')} time(s)`, { todo: AGAIN });
+  const seenByB = sim.requests.filter((q) => q.path.endsWith('/chat/completions')).length;
+  t.equal(seenByB, 1, `mirror B saw it ${seenByB} time(s)`, { todo: AGAIN });
+});
