@@ -6,7 +6,8 @@ export class MemoryMonitor {
   rssMb = 0;
   gcRuns = 0;
   #timer: NodeJS.Timeout | null = null;
-  #lastGc = 0;
+  /** When a collection was last asked for (none yet: the first sample over the threshold asks at once). */
+  #lastGc = -Infinity;
 
   constructor(
     private readonly limitMb: number,

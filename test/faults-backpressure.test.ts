@@ -18,13 +18,10 @@ const ONE_READ = 64 * 1024;
 const ENV = { POOL_SIZE: '1', STREAM_BUFFER_SIZE: String(BUFFER), DISABLE_CONNECTION_CHECK: 'true', STREAM_IDLE_TIMEOUT: '0', CLIENT_STALL_TIMEOUT: '60000' };
 
 /**
- * Current code (3e46055): the SSE writer credits the bytes of its latest write only when a later write proves
- * them sent, and the worker resumes only with half its budget back; once the worker pauses with more than half
- * the budget unconfirmed or ungranted, nothing more is written and nothing is credited: the stream stops until a
- * heartbeat (never with DISABLE_CONNECTION_CHECK=true). Reported with the issue-12 tests; the assertions that
- * meet it are marked todo so they run and show `not ok … # TODO` until it is fixed.
+ * The credit loop regression (issue-12 test report): on 3e46055 the writer held the latest write's credit as
+ * unconfirmed while the worker waited for half its budget, and streams stopped until a heartbeat. These tests
+ * showed it end to end; they pass since the writer proves a starving worker's last write with a probe.
  */
-const CREDIT_STALL = 'stream stalls: the worker waits for credit that the SSE writer holds back as unconfirmed (issue-12 test report)';
 
 /** Max of `pending` over the service's in-flight requests, sampled until stop() (a measurement, not a wait). */
 function pendingPeak(t: Test, s: Stack): { stop(): number } {
@@ -133,7 +130,7 @@ t.test('a client that stops reading, then resumes: the last event of a burst arr
   await within(atGate, 10_000, 'the upstream writing the whole burst while the client does not read');
   c.sock.resume();
   const last = await arrives(t, c.until(`"content":"${N - 1}:`), 5000, `the last of ${N} events reaching the client`);
-  t.ok(last, `every event of the burst arrived once the client read again, with no further upstream byte`, { todo: CREDIT_STALL });
+  t.ok(last, `every event of the burst arrived once the client read again, with no further upstream byte`);
   const max = peak.stop();
   t.ok(max <= BUFFER + UWS_BUFFER + ONE_READ, `pending peaked at ${max} bytes ≤ STREAM_BUFFER_SIZE + 16 KiB + one upstream read`);
   release();
@@ -149,7 +146,7 @@ t.test('a reading client gets every event of a fast burst with no heartbeat to n
   const s = await startStack(t, ENV);
   const sim = call(s.client, 'sim/echo;tokens=20;size=4000', { stream: true });
   const simOk = await arrives(t, sim, 5000, 'the simulator’s 20 × 4 KiB stream completing');
-  t.ok(simOk, 'simulator: the stream completed', { todo: CREDIT_STALL });
+  t.ok(simOk, 'simulator: the stream completed');
   if (simOk) t.equal((await sim).status, 200, 'simulator: 200');
 
   // the scripted upstream: 300 events of 8 KiB in one burst, CRLF-framed, `data:` without a space, then [DONE]
@@ -162,7 +159,7 @@ t.test('a reading client gets every event of a fast burst with no heartbeat to n
   const s2 = await startStack(t, ENV, { mirrors: up.url });
   const burst = call(s2.client, 'acme/burst', { stream: true });
   const burstOk = await arrives(t, burst, 5000, 'the scripted 300 × 8 KiB burst completing');
-  t.ok(burstOk, 'scripted: the stream completed', { todo: CREDIT_STALL });
+  t.ok(burstOk, 'scripted: the stream completed');
   if (burstOk) t.equal((await burst).content, Array.from({ length: 300 }, (_, i) => `${i}:${pad}`).join(''), 'scripted: every delta arrived, in order');
 });
 
@@ -198,7 +195,7 @@ t.test('gzip upstream: a client that stops reading stops decompressed output too
   t.ok(max <= BUFFER + ONE_READ, `and never held more while the client was paused (peak ${max})`);
   c.sock.resume();
   const done = await arrives(t, c.until('"content":"END"'), 5000, 'the rest of the gzip stream after the client resumed');
-  t.ok(done, 'all content arrives once the client reads again', { todo: CREDIT_STALL });
+  t.ok(done, 'all content arrives once the client reads again');
   if (done) {
     await within(c.until('[DONE]'), 5000, '[DONE]');
     const body = c.text().replace(/\r\n[0-9a-f]+\r\n/g, '');

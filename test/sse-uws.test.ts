@@ -65,6 +65,6 @@ t.test('a burst that fills the socket: once the client reads, every byte arrives
   sock.resume();
   await within(all, 5000, `the client receiving all ${k - 1} events with no further write from the server (got ${received})`);
   t.equal(received, k - 1, 'every event arrived');
-  t.equal(stream.writer.pending, 0, 'and the writer knows they left');
+  t.ok(stream.writer.pending <= EVENT.length, `at most the latest write is still unproven (${stream.writer.pending} bytes): nothing else is held`);
   sock.destroy();
 });

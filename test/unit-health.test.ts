@@ -8,8 +8,8 @@ t.test('closed mirrors are taken in order from the attempt number; exclude skips
   t.same(h.pick(0), { index: 0, probe: 0 });
   t.same(h.pick(1), { index: 1, probe: 0 });
   t.same(h.pick(4), { index: 1, probe: 0 }, 'attempt numbers wrap around the list');
-  t.same(h.pick(1, 1), { index: 2, probe: 0 }, 'the excluded mirror is skipped');
-  t.equal(health(1).pick(0, 0), null, 'excluding the only mirror leaves none');
+  t.same(h.pick(1, [1]), { index: 2, probe: 0 }, 'the excluded mirror is skipped');
+  t.equal(health(1).pick(0, [0]), null, 'excluding the only mirror leaves none');
   t.same(h.views().map((v) => v.attempts), [1, 2, 1], 'each pick counts an attempt');
 });
 
@@ -82,7 +82,7 @@ t.test('every circuit open: panic routing to the mirror whose circuit opened fir
   h.failure({ index: 0, probe: 0 });
   t.same(h.views().map((v) => v.circuit), ['open', 'open', 'open']);
   t.same(h.pick(0), { index: 1, probe: 0 }, 'mirror 1 opened first');
-  t.same(h.pick(0, 1), { index: 2, probe: 0 }, 'excluding it: the next oldest');
+  t.same(h.pick(0, [1]), { index: 2, probe: 0 }, 'excluding it: the next oldest');
 });
 
 t.test('one state for the instance: views over the same memory (one per worker) agree at once', async (t) => {
@@ -106,4 +106,10 @@ t.test('the shared memory reaches a worker thread intact', async (t) => {
   await new Promise((resolve) => w.once('message', resolve));
   await w.terminate();
   t.equal(here.view(0).failures, 7, 'a write in another thread is seen here');
+});
+
+t.test('several mirrors excluded (those that answered 500): only the others are picked', async (t) => {
+  const h = health(3);
+  t.same(h.pick(1, [1, 2]), { index: 0, probe: 0 });
+  t.equal(h.pick(0, [0, 1, 2]), null, 'all excluded: none');
 });

@@ -87,6 +87,8 @@ export class Attempts {
   #last: LastError | null = null;
   /** The mirror already chosen for the attempt that waits for its timer (a 500 retried elsewhere). */
   #next: Picked | null = null;
+  /** Mirrors that answered this request with a 500: it is never sent to them again. */
+  #failed500: number[] = [];
 
   constructor(
     private readonly health: MirrorHealth,
@@ -211,6 +213,7 @@ export class Attempts {
       if (isOpenAIError(last.body.toString('utf8'))) this.health.success(picked, this.clock.now() - this.#sentAt);
       else this.health.failure(picked);
     }
+    if (last.status === 500) this.#failed500.push(picked.index);
     if (!RETRY_STATUSES.has(last.status) || !this.#retry(retryAfterMs(last.headers), last.status === 500)) {
       this.#phase = 'over';
       this.owner.onErrorResponse(last.status, last.headers, last.body);
@@ -244,9 +247,9 @@ export class Attempts {
   #retry(upstreamWaitMs: number | null, otherMirror: boolean): boolean {
     const { maxRetries, retryDelayMs, retryAfterCapMs } = this.policy;
     if (this.#count > maxRetries) return false;
-    const current = this.#picked?.index ?? -1;
-    // 500: only another mirror might answer differently; pick it now so a lone mirror gives up at once
-    const next = otherMirror ? this.health.pick(this.#count, current) : null;
+    // 500: only a mirror that has not answered 500 might answer differently; pick it now, so a request whose
+    // mirrors all said 500 gives up at once
+    const next = otherMirror ? this.health.pick(this.#count, this.#failed500) : null;
     if (otherMirror && next === null) return false;
     const backoff = retryDelayMs * 2 ** (this.#count - 1) * (0.75 + this.random() * 0.5);
     const wait = Math.max(backoff, upstreamWaitMs === null ? 0 : Math.min(upstreamWaitMs, retryAfterCapMs));

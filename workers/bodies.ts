@@ -1,16 +1,36 @@
-// Upstream bodies that are not plain SSE: content-encodings (decoded, never passed on) and OpenAI error bodies.
+// Upstream bodies that are not plain SSE: content-encodings (decoded, never passed on) and error bodies (OpenAI's, and the other shapes OpenAI-compatible servers send).
 import { createGunzip, createInflate, createBrotliDecompress, gunzipSync, inflateSync, brotliDecompressSync } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import { allowedResponseHeaders } from './headers.js';
 
-export function isOpenAIError(body: string): boolean {
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v.slice(0, 1000) : null);
+
+/**
+ * What an upstream error body says, as OpenAI's `error` object: OpenAI's own shape (`{"error":{…}}`) as it is,
+ * vLLM's and SGLang's (`{"object":"error","message":…}`) and TGI's (`{"error":"…","error_type":…}`) converted.
+ * null: not an error body a server wrote on purpose (an HTML page, a proxy's text), so not one model failing.
+ */
+export function upstreamError(body: string): { readonly error: Obj; readonly converted: boolean } | null {
+  let v: unknown;
   try {
-    const v = JSON.parse(body) as { error?: unknown };
-    return typeof v === 'object' && v !== null && typeof v.error === 'object' && v.error !== null;
+    v = JSON.parse(body);
   } catch {
-    return false;
+    return null;
   }
+  if (!isObj(v)) return null;
+  if (isObj(v.error)) return { error: v.error, converted: false };
+  const message = v.object === 'error' ? text(v.message) : text(v.error);
+  if (message === null) return null;
+  const type = text(v.type) ?? text(v.error_type) ?? 'upstream_error';
+  const code = typeof v.code === 'number' || typeof v.code === 'string' ? v.code : null;
+  return { error: { message, type, param: text(v.param), code }, converted: true };
+}
+
+export function isOpenAIError(body: string): boolean {
+  return upstreamError(body) !== null;
 }
 
 export function makeDecoder(encoding: string): Transform | null {
@@ -33,13 +53,17 @@ export function decodeSync(encoding: string, body: Buffer, maxBytes: number): Bu
   throw new Error(`unsupported content-encoding ${encoding}`);
 }
 
-/** An upstream error response as the client's answer: allow-listed headers; a non-OpenAI body becomes one. */
+/**
+ * An upstream error response as the client's answer: allow-listed headers; an OpenAI error body as it came,
+ * another server's error shape converted to OpenAI's (its message kept), anything else a generic one.
+ */
 export function errorReply(status: number, headers: IncomingHttpHeaders, body: Buffer): { headers: Record<string, string>; body: string } {
   const out = allowedResponseHeaders(headers);
   out['content-type'] = 'application/json';
-  let text = body.toString('utf8');
-  if (!isOpenAIError(text)) {
-    text = JSON.stringify({ error: { message: `Upstream error ${status}.`, type: 'upstream_error', param: null, code: `upstream_${status}` } });
-  }
-  return { headers: out, body: text };
+  const raw = body.toString('utf8');
+  const known = upstreamError(raw);
+  const reply = known === null
+    ? JSON.stringify({ error: { message: `Upstream error ${status}.`, type: 'upstream_error', param: null, code: `upstream_${status}` } })
+    : known.converted ? JSON.stringify({ error: known.error }) : raw;
+  return { headers: out, body: reply };
 }

@@ -45,6 +45,10 @@ export class Exchange implements Active, AttemptOwner {
   #collector: BodyCollector | null = null;
   #relay: StreamRelay | null = null;
   #decoder: Transform | null = null;
+  /** The worker has no credit left for this stream (its client is slow): the upstream is paused. */
+  #waitsForCredit = false;
+  /** The decoder's input buffer is full: the upstream is paused until it drains. */
+  #decoderFull = false;
   #headSent = false;
   #lastByte = 0;
   #lingerUntil = 0;
@@ -95,11 +99,16 @@ export class Exchange implements Active, AttemptOwner {
 
   credit(n: number): void {
     if (!this.#outflow.grant(n) || this.#phase !== 'streaming') return;
-    if (this.#controller?.paused) {
-      this.#lastByte = performance.now(); // time spent paused by our client is not upstream idleness
-      this.#controller.resume();
-    }
+    this.#waitsForCredit = false;
     this.#decoder?.resume();
+    this.#resumeUpstream();
+  }
+
+  /** The upstream reads again when neither our client (credit) nor the decoder (its input buffer) holds it back. */
+  #resumeUpstream(): void {
+    if (this.#waitsForCredit || this.#decoderFull || !this.#controller?.paused) return;
+    this.#lastByte = performance.now(); // time spent paused by our client is not upstream idleness
+    this.#controller.resume();
   }
 
   check(now: number): void {
@@ -155,6 +164,10 @@ export class Exchange implements Active, AttemptOwner {
       if (d === null) return this.#fail('upstream_bad_response', `Unsupported upstream content-encoding ${encoding}.`, null);
       this.#decoder = d;
       d.on('data', (b: Buffer) => this.#relayChunk(b));
+      d.on('drain', () => {
+        this.#decoderFull = false;
+        this.#resumeUpstream();
+      });
       d.on('error', () => this.#endStream('upstream_bad_response', 'The upstream stream could not be decoded.'));
     }
     this.#phase = 'streaming';
@@ -169,8 +182,12 @@ export class Exchange implements Active, AttemptOwner {
   onData(chunk: Buffer): void {
     if (this.#phase === 'streaming') {
       this.#lastByte = performance.now();
-      if (this.#decoder) this.#decoder.write(chunk);
-      else this.#relayChunk(chunk);
+      // the decoder's input buffer is bounded too: compressed bytes wait in the socket, not here
+      if (!this.#decoder) this.#relayChunk(chunk);
+      else if (!this.#decoder.write(chunk)) {
+        this.#decoderFull = true;
+        this.#controller?.pause();
+      }
     } else if (this.#phase === 'collecting') {
       this.#collector!.push(chunk);
       if (this.#collector!.full) this.#fail('response_too_large', '', null);
@@ -222,6 +239,7 @@ export class Exchange implements Active, AttemptOwner {
 
   #send(out: Uint8Array | null): void {
     if (out !== null && !this.#outflow.write(out)) {
+      this.#waitsForCredit = true;
       if (this.#controller && !this.#controller.paused) this.#controller.pause();
       this.#decoder?.pause(); // decompressed output must stop too, not only the socket
       this.ctx.flushSoon();

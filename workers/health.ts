@@ -36,6 +36,7 @@ const F_OPENED = 0;
 const F_PROBE_AT = 1;
 const F_LATENCY = 2;
 const FLOATS = 3;
+const NONE: readonly number[] = [];
 
 export class MirrorHealth {
   readonly #i: Int32Array;
@@ -67,17 +68,17 @@ export class MirrorHealth {
   }
 
   /**
-   * The mirror for an attempt: mirrors in order from `start` (mod size), skipping `exclude` and open circuits;
-   * a circuit past its reset time lets exactly one attempt through (the probe). With none left: panic routing.
-   * null only when `exclude` was the one mirror.
+   * The mirror for an attempt: mirrors in order from `start` (mod size), skipping those in `exclude` and open
+   * circuits; a circuit past its reset time lets exactly one attempt through (the probe). With none left: panic
+   * routing. null only when every mirror is excluded.
    */
-  pick(start: number, exclude = -1): Picked | null {
+  pick(start: number, exclude: readonly number[] = NONE): Picked | null {
     const n = this.size;
     const now = this.now();
     let panic = -1;
     for (let k = 0; k < n; k++) {
       const index = (start + k) % n;
-      if (index === exclude) continue;
+      if (exclude.length > 0 && exclude.includes(index)) continue;
       if (Atomics.load(this.#i, this.#int(index, I_FAILS)) < this.failuresToOpen) return this.#take(index, 0);
       const opened = this.#f[this.#float(index, F_OPENED)]!;
       if (now - opened >= this.resetMs) {

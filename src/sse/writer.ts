@@ -148,10 +148,14 @@ export class SseWriter {
       return;
     }
     this.lastWrite = this.lastActivity = performance.now();
-    if (this.#write(chunk, n, cut) && this.#starving) {
-      if (toConfirm.size === 0) setImmediate(confirmAll);
-      toConfirm.add(this);
-    }
+    if (this.#write(chunk, n, cut)) this.#confirmLater();
+  }
+
+  /** The worker may be waiting on the latest write's credit: prove it sent at the end of this turn. */
+  #confirmLater(): void {
+    if (!this.#starving) return;
+    if (toConfirm.size === 0) setImmediate(confirmAll);
+    toConfirm.add(this);
   }
 
   /** A keep-alive comment, only when the stream is idle, between events, and not backed up (it uses no credit). */
@@ -174,7 +178,9 @@ export class SseWriter {
       const n = this.#queued;
       this.#queue = [];
       this.#queued = 0;
-      return this.#write(chunk, n, this.#queueCut);
+      const ok = this.#write(chunk, n, this.#queueCut);
+      if (ok) this.#confirmLater();
+      return ok;
     }
     if (!this.#midEvent) return this.#write(PROBE, 0);
     // inside an event no probe may be written: let the sink drain as it can and count what it held as sent
