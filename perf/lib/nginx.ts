@@ -32,7 +32,7 @@ http {
   keepalive_requests 1000000;
   upstream sim { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port}; # nginx's default backlog (511), like uWS's fixed 512: a plain proxy_pass
     location = /bench-ready { return 200 "ok"; }
     location /v1/ {
       proxy_pass http://sim;
