@@ -1,6 +1,7 @@
 // The only user of undici: one upstream attempt as a dispatch with pause/resume, behind an interface tests can fake.
 import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { boundedConnector } from './connector.js';
 import type { RouteKind, WorkerConfig } from './protocol.js';
 
 const PATHS: Readonly<Record<RouteKind, string>> = {
@@ -67,7 +68,8 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     connect: { timeout: config.connectTimeoutMs },
     // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
   };
-  if (!config.httpProxy && !config.httpsProxy) return new Agent(options);
+  // reads of plain-HTTP mirrors bounded (workers/connector.ts); a proxied connection keeps undici's own connector
+  if (!config.httpProxy && !config.httpsProxy) return new Agent({ ...options, connect: boundedConnector(config.connectTimeoutMs) });
   const timeout = config.connectTimeoutMs;
   return new EnvHttpProxyAgent({
     ...options,

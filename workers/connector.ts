@@ -1,0 +1,37 @@
+// How upstream sockets read: plain-HTTP mirrors read at most READ_BYTES at a time, so a paused stream holds little.
+import { buildConnector } from 'undici';
+import type { Socket } from 'node:net';
+
+/**
+ * The most one read of a plain-HTTP upstream socket takes, and the socket's read-ahead (its highWaterMark).
+ * Node reads a TCP socket 64 KB at a time and, by undici's default, reads ahead up to 64 KB more: a stream
+ * paused for a slow client held about two such reads. TLS sockets already hand on records of at most 16 KB
+ * with a 16 KB read-ahead, which is the bound used here for plain ones too.
+ */
+export const READ_BYTES = 16_384;
+
+// One read buffer for every plain socket of this thread: each read is copied out of it before the next can land.
+let readBuffer: Buffer | null = null;
+
+/** Hands one read on to the socket's readable side, as Node does; false stops reading until the socket is read. */
+function onRead(this: Socket, n: number, buf: Buffer): boolean {
+  const chunk = Buffer.allocUnsafe(n);
+  buf.copy(chunk, 0, 0, n);
+  return this.push(chunk);
+}
+
+/** undici's connector with bounded reads for `http:` origins; `https:` origins keep undici's TLS defaults. */
+export function boundedConnector(timeoutMs: number): buildConnector.connector {
+  const secure = buildConnector({ timeout: timeoutMs });
+  readBuffer ??= Buffer.allocUnsafeSlow(READ_BYTES);
+  // net.connect's options, which undici passes through (its types leave out highWaterMark)
+  const plainOptions = {
+    timeout: timeoutMs,
+    highWaterMark: READ_BYTES,
+    onread: { buffer: readBuffer, callback: onRead as (n: number, buf: Uint8Array) => boolean },
+  };
+  const plain = buildConnector(plainOptions as buildConnector.BuildOptions);
+  return (options, callback) => {
+    (options.protocol === 'https:' ? secure : plain)(options, callback);
+  };
+}
