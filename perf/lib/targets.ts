@@ -112,6 +112,8 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       SHUTDOWN_GRACE_MS: '1000',
       // node flags for the service under test (e.g. --max-semi-space-size=N), from the bench's own environment
       ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
+      // more environment for the service under test (e.g. allocator settings), as JSON
+      ...(process.env['BENCH_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_SERVICE_ENV']) as Record<string, string>) : {}),
       ...TARGET_ENV[name],
       ...env,
     },

@@ -9,7 +9,7 @@ import type { RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow, Tab
 interface Row {
   clients: number; established: number; dropped: number; completed: number; waitingDrain: number; blockedWrites: number;
   baseMb: number; settledMb: number; kbPerStream: number; openS: number; settleS: number; settled: boolean;
-  heapBaseMb: number | undefined; heapMb: number | undefined; seriesMb: number[];
+  heapBaseMb: number | undefined; heapMb: number | undefined; buffersBaseMb: number | undefined; buffersMb: number | undefined; committedBaseMb: number | undefined; committedMb: number | undefined; seriesMb: number[];
 }
 
 /** The service's STREAM_BUFFER_SIZE default (src/config.ts); /status settings.stream_buffer_size wins when present. */
@@ -43,10 +43,13 @@ export const slowclient: Scenario = {
         const st0 = await t.status();
         const fromStatus = (st0?.['settings'] as Record<string, unknown> | undefined)?.['stream_buffer_size'];
         if (typeof fromStatus === 'number') buffer = fromStatus;
-        const heapOf = (st: Record<string, unknown> | null): number | undefined => {
-          const h = (st?.['memory'] as Record<string, unknown> | undefined)?.['heap_used_mb'];
+        const memOf = (st: Record<string, unknown> | null, key: string): number | undefined => {
+          const h = (st?.['memory'] as Record<string, unknown> | undefined)?.[key];
           return typeof h === 'number' ? h : undefined;
         };
+        const heapOf = (st: Record<string, unknown> | null): number | undefined => memOf(st, 'heap_used_mb');
+        const buffersOf = (st: Record<string, unknown> | null): number | undefined => memOf(st, 'array_buffers_mb');
+        const committedOf = (st: Record<string, unknown> | null): number | undefined => memOf(st, 'heap_total_mb');
         const st0Sim = await sim.stats();
         const base: number[] = [];
         for (let i = 0; i < 4; i++) {
@@ -79,13 +82,15 @@ export const slowclient: Scenario = {
         const series = (sampler.samples.get('proxy') ?? []).map((u) => u.rssKb);
         const last = series.slice(-3);
         const settledKb = last.reduce((a, b) => a + b, 0) / Math.max(1, last.length);
-        const heap = heapOf(await Promise.race([t.status(), sleep(3000, null)]));
+        const stEnd = await Promise.race([t.status(), sleep(3000, null)]);
+        const heap = heapOf(stEnd);
+        const buffers = buffersOf(stEnd);
         const st = (await Promise.race([sim.stats(), sleep(5000, null)])) ?? { ...st0Sim, aborts: NaN, completed: NaN };
         closeAll(cs);
         return {
           clients, established, dropped: st.aborts - st0Sim.aborts, completed: st.completed - st0Sim.completed, waitingDrain, blockedWrites: st.blockedWrites,
           baseMb: MB(baseKb), settledMb: MB(settledKb), kbPerStream: (settledKb - baseKb) / Math.max(1, established),
-          openS, settleS: (performance.now() - t0) / 1000, settled, heapBaseMb: heapOf(st0), heapMb: heap, seriesMb: series.map(MB),
+          openS, settleS: (performance.now() - t0) / 1000, settled, heapBaseMb: heapOf(st0), heapMb: heap, buffersBaseMb: buffersOf(st0), buffersMb: buffers, committedBaseMb: committedOf(st0), committedMb: committedOf(stEnd), seriesMb: series.map(MB),
         };
       }, env, upstream);
       const nginx = rows.get('nginx');
@@ -94,12 +99,14 @@ export const slowclient: Scenario = {
       tables.push({
         title: `slowclient — ${clients} clients stop reading "${model}" (${fmt(size / 1024, 0)} KB events), ${upstream} upstream; aim ≤ STREAM_BUFFER_SIZE + 16 KB = ${fmt(aim, 0)} KB/stream`,
         columns: ['target', 'established', 'upstream cancelled', 'upstream completed', 'upstream blocked', 'opened in s', 'settled after s', 'RSS before MB', 'RSS settled MB',
-          'KB/stream', 'vs nginx', 'vs aim', 'main heap Δ MB'],
+          'KB/stream', 'vs nginx', 'vs aim', 'main heap Δ MB', 'main heap committed Δ MB', 'main ArrayBuffers Δ MB'],
         rows: [...rows].map(([name, r]) => [
           name, `${r.established}/${r.clients}`, String(r.dropped), String(r.completed), `${r.waitingDrain}`, fmt(r.openS, 1), `${fmt(r.settleS, 1)}${r.settled ? '' : ' (not flat)'}`,
           svc(name, fmt(r.baseMb, 0)), svc(name, fmt(r.settledMb, 0)), svc(name, fmt(r.kbPerStream, 1)), svc(name, ratio(r.kbPerStream, nginx?.kbPerStream)),
           svc(name, ratio(r.kbPerStream, aim)),
           r.heapMb !== undefined && r.heapBaseMb !== undefined ? fmt(r.heapMb - r.heapBaseMb, 0) : '–',
+          r.committedMb !== undefined && r.committedBaseMb !== undefined ? fmt(r.committedMb - r.committedBaseMb, 0) : '–',
+          r.buffersMb !== undefined && r.buffersBaseMb !== undefined ? fmt(r.buffersMb - r.buffersBaseMb, 0) : '–',
         ]),
         notes: [...notes,
           'Each client reads the response head and the first event, then pauses its socket: kernel buffers fill, the proxy should stop reading the upstream.',
@@ -107,7 +114,7 @@ export const slowclient: Scenario = {
           `Upstream "static" (default): one prebuilt body shared by all streams, written as fast as each socket takes it; the simulator would build every stream\'s ${fmt(STREAM_BYTES / 1048576, 0)} MB up front (--upstream sim needs --tokens small enough for memory, and is too slow to fill 300 pipes before uWS drops them).`,
           `Settled = every established stream is blocked at the upstream ("upstream blocked": responses waiting for drain there) or cancelled, and RSS grew < 1 % over the last second; at most ${settleMax} s after all clients had their first event or gave up (--settle), because uWS drops a connection whose output has not drained for ~10 s. "opened in" = time until every client had its first event (or 30 s).`,
           'KB/stream = (RSS settled, mean of the last 3 samples − RSS before, mean of 4 samples after warm-up) ÷ established streams. Kernel socket buffers are not in RSS.',
-          '"main heap Δ" = /status memory.heap_used_mb after − before (the main thread\'s JS heap only; the rest of the growth is outside it or in workers).',
+          '"main heap Δ" = /status memory.heap_used_mb after − before (the main thread\'s JS heap only; "committed": memory.heap_total_mb, what the heap holds in RSS; the rest of the growth is outside it or in workers); "main ArrayBuffers Δ" = the same for memory.array_buffers_mb (Buffers: socket reads, held events, queued bytes; what remains is uWS\'s native buffers, allocator slack and workers).',
           ...[...rows].filter(([n]) => n !== 'direct').map(([n, r]) => `${n} RSS MB every 250 ms: ${r.seriesMb.map((v) => fmt(v, 0)).join(' ')}`)],
       });
       data[String(size)] = Object.fromEntries(rows);

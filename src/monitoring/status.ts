@@ -45,7 +45,7 @@ export function statusDocument(s: ServiceState, monitor: Monitor): Record<string
     event_loop_delay_ms: monitor.loopDelay(),
     memory: {
       rss_mb: Math.round(s.memory.rssMb),
-      heap_used_mb: Math.round(process.memoryUsage().heapUsed / 1048576),
+      ...heapFigures(),
       gc_runs: s.memory.gcRuns,
       shedding: s.admission.memoryPressure,
     },
@@ -74,4 +74,14 @@ export function statusDocument(s: ServiceState, monitor: Monitor): Record<string
     alert_thresholds: { connections: s.config.ALERT_CONNECTIONS, memory: s.config.ALERT_MEMORY, error_rate: s.config.ALERT_ERROR_RATE },
     settings: publicSettings(s.config),
   };
+}
+
+/**
+ * The main thread's V8 heap (used, and committed: what it holds in RSS) and the memory outside it (ArrayBuffers:
+ * request bodies, socket reads, queued bytes).
+ */
+function heapFigures(): Record<'heap_used_mb' | 'heap_total_mb' | 'external_mb' | 'array_buffers_mb', number> {
+  const m = process.memoryUsage();
+  const mb = (x: number): number => Math.round(x / 1048576);
+  return { heap_used_mb: mb(m.heapUsed), heap_total_mb: mb(m.heapTotal), external_mb: mb(m.external), array_buffers_mb: mb(m.arrayBuffers) };
 }
