@@ -65,6 +65,7 @@ export class Outflow {
     const now = Math.max(0, this.#credit);
     if (now > 0) this.send(chunk.subarray(0, now), true);
     this.#credit -= now;
-    this.#pending.unshift(chunk.subarray(now));
+    // the rest waits as bytes of its own: a view would keep the whole upstream read (or relay output) alive
+    this.#pending.unshift(Buffer.from(chunk.subarray(now)));
   }
 }

@@ -131,9 +131,7 @@ export class SseFramer {
       if (stop < 0) break;
       if (this.#heldLen > 0) { // it began in an earlier read: a copy of its own (the held buffer is reused)
         if (!this.#append(b, 0, stop)) return;
-        const whole = Buffer.allocUnsafe(this.#heldLen);
-        (this.#held as Buffer).copy(whole, 0, 0, this.#heldLen);
-        this.#release();
+        const whole = this.#takeHeld();
         onEvent(whole, 0, whole.length, false);
         first = stop;
       } else if (stop - evStart > this.#max) {
@@ -169,9 +167,7 @@ export class SseFramer {
   /** flush() as bytes: `onEvent` hears the final event without its blank line, if there is one. */
   flushTo(onEvent: EventSink): void {
     if (this.#overflowed || this.#heldLen === 0 || this.#held === null) return;
-    const last = Buffer.allocUnsafe(this.#heldLen);
-    this.#held.copy(last, 0, 0, this.#heldLen);
-    this.#release();
+    const last = this.#takeHeld();
     this.#state = LINE_START;
     this.#lines = 0;
     this.#cr = false;
@@ -198,7 +194,8 @@ export class SseFramer {
     if (need > this.#max) { this.#overflow(); return false; }
     let h = this.#held;
     if (h === null || h.length < need) {
-      const cap = Math.min(this.#max, Math.max(need, (h === null ? 0 : h.length) * 2, 256));
+      // grows by half (not double): a large event is held once, with little slack
+      const cap = Math.min(this.#max, Math.max(need, Math.floor((h === null ? 0 : h.length) * 1.5), 256));
       const nh = Buffer.allocUnsafeSlow(cap);
       if (h !== null && this.#heldLen > 0) h.copy(nh, 0, 0, this.#heldLen);
       this.#held = h = nh;
@@ -206,6 +203,22 @@ export class SseFramer {
     b.copy(h, this.#heldLen, s, e);
     this.#heldLen = need;
     return true;
+  }
+
+  /** The held event, handed on: a copy when the held buffer is small and kept for reuse, else the buffer itself. */
+  #takeHeld(): Buffer {
+    const h = this.#held as Buffer;
+    const n = this.#heldLen;
+    let out: Buffer;
+    if (h.length <= KEEP_BYTES) {
+      out = Buffer.allocUnsafe(n);
+      h.copy(out, 0, 0, n);
+    } else {
+      out = h.subarray(0, n); // no second copy of a large event: the buffer goes with it
+      this.#held = null;
+    }
+    this.#release();
+    return out;
   }
 
   #release(): void {
