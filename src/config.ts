@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { modelAliases } from './config-aliases.js';
 
 export const PROFILES = ['basic', 'medium', 'high'] as const;
 export type ProfileName = (typeof PROFILES)[number];
@@ -121,6 +122,8 @@ const schema = z.object({
   CLIENT_STALL_TIMEOUT: int(100, 3_600_000).default('30000'),
   BODY_TIMEOUT: int(100, 600_000).default('30000'),
   MAX_BODY_SIZE: int(1024, 1024 * 1024 * 1024).default(String(10 * 1024 * 1024)),
+  MAX_UPLOAD_SIZE: int(1024, 1024 * 1024 * 1024).default(String(25 * 1024 * 1024)),
+  MODEL_ALIASES: modelAliases.default(''),
   MAX_RESPONSE_SIZE: int(1024, 4 * 1024 * 1024 * 1024).default(String(64 * 1024 * 1024)),
   MAX_EVENT_SIZE: int(1024, 256 * 1024 * 1024).default(String(4 * 1024 * 1024)),
   CONNECTION_CHECK_INTERVAL: int(1, 3600).default('15'),
@@ -269,6 +272,7 @@ export function publicSettings(c: Config): Record<string, unknown> {
     pool_size: c.POOL_SIZE,
     mirrors: c.DEEPINFRA_MIRRORS.length,
     reasoning_format: c.REASONING_FORMAT,
+    model_aliases: c.MODEL_ALIASES,
   };
 }
 

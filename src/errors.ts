@@ -103,3 +103,15 @@ export function errorBody(code: ErrorCode, message?: string, param: string | nul
 export function errorEvent(code: ErrorCode, message?: string): string {
   return `data: ${JSON.stringify(errorBody(code, message))}\n\n`;
 }
+
+/**
+ * A failure the main thread causes (worker crash, MAX_CONNECTION_TIME, shutdown) once a Responses stream has
+ * started: the Responses API's `error` event (the worker writes response.failed for the failures it sees). The
+ * main thread does not count the worker's events, so its sequence_number is the largest safe integer (after every
+ * other); the nested `error` makes openai-node raise it as it raises chat's error event.
+ */
+export function responsesErrorEvent(code: ErrorCode, message?: string): string {
+  const error = errorBody(code, message).error;
+  const event = { type: 'error', sequence_number: Number.MAX_SAFE_INTEGER, code, message: error.message, param: null, error };
+  return `event: error\ndata: ${JSON.stringify(event)}\n\n`;
+}

@@ -2,6 +2,7 @@
 import type { Counters, Finished } from './counters.js';
 import { logLevelOf } from './errors.js';
 import { logRequest, type Logger } from './log.js';
+import type { UpstreamMeta } from '../workers/protocol.js';
 
 /** A finished request: what the counters take, and what only the log line carries. */
 export interface RequestRecord extends Finished {
@@ -36,4 +37,21 @@ export function recordRequest(counters: Counters, log: Logger, r: RequestRecord)
     completion_tokens: r.usage?.completionTokens ?? null,
     ...r.extra,
   });
+}
+
+/**
+ * The log-only fields of a proxied request, undefined when there are none: the opt-ins' parameters, client,
+ * prompt and completion, and `upstream_model` when MODEL_ALIASES sent another model than the client's (`model`).
+ */
+export function logExtra(
+  meta: UpstreamMeta | null, client: { readonly ip: string; readonly userAgent: string } | null, completion: string | undefined,
+): Record<string, unknown> | undefined {
+  if (meta?.prompt === undefined && meta?.params === undefined && meta?.upstreamModel === undefined && completion === undefined && client === null) return undefined;
+  return {
+    ...(meta?.upstreamModel !== undefined ? { upstream_model: meta.upstreamModel } : {}),
+    ...(meta?.params !== undefined ? { params: meta.params } : {}),
+    ...(client !== null ? { client_ip: client.ip, user_agent: client.userAgent } : {}),
+    ...(meta?.prompt !== undefined ? { prompt: meta.prompt } : {}),
+    ...(completion !== undefined ? { completion } : {}),
+  };
 }

@@ -57,6 +57,7 @@ export function workerConfig(c: Config, health: SharedArrayBuffer = MirrorHealth
     httpProxy: c.HTTP_PROXY ?? null,
     httpsProxy: c.HTTPS_PROXY ?? null,
     noProxy: c.NO_PROXY ?? null,
+    modelAliases: c.MODEL_ALIASES,
   };
 }
 

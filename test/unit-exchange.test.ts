@@ -11,7 +11,7 @@ const config: WorkerConfig = {
   mirrors: ['http://m0.test/v1'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 10,
   retryAfterCapMs: 1000, connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 10_000, maxUpstreamConnections: 10,
   reasoningFormat: 'passthrough', modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20,
-  httpProxy: null, httpsProxy: null, noProxy: null, logDetails: false, logPrompts: false, logCompletions: false,
+  httpProxy: null, httpsProxy: null, noProxy: null, logDetails: false, logPrompts: false, logCompletions: false, modelAliases: {},
 };
 
 function setup(stream: boolean, o: { credit?: number; limits?: Partial<StreamLimits> } = {}) {

@@ -10,7 +10,7 @@ const config = (o: Partial<WorkerConfig> = {}): WorkerConfig => ({
   mirrors: ['http://m.test'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 0, retryAfterCapMs: 0,
   connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 1000, maxUpstreamConnections: 1, reasoningFormat: 'passthrough',
   modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20, httpProxy: null, httpsProxy: null, noProxy: null,
-  logDetails: false, logPrompts: false, logCompletions: false, ...o,
+  logDetails: false, logPrompts: false, logCompletions: false, modelAliases: {}, ...o,
 });
 
 const peek = (value: string): string => {

@@ -43,6 +43,8 @@ export const realClock: Clock = {
 export interface AttemptRequest {
   readonly kind: RouteKind;
   readonly body: Uint8Array | null;
+  /** A body that is not JSON: its content-type (multipart uploads). */
+  readonly contentType?: string;
   readonly stream: boolean;
   readonly reqId: string;
   readonly traceparent: string | null;
@@ -148,7 +150,7 @@ export class Attempts {
     this.#errorBody = null;
     this.#sentAt = this.clock.now();
     this.dispatch(
-      { kind: this.req.kind, body: this.req.body, stream: this.req.stream, reqId: this.req.reqId, traceparent: this.req.traceparent, mirror: this.policy.mirrors[picked.index]!, headersTimeoutMs: remaining },
+      { kind: this.req.kind, body: this.req.body, contentType: this.req.contentType, stream: this.req.stream, reqId: this.req.reqId, traceparent: this.req.traceparent, mirror: this.policy.mirrors[picked.index]!, headersTimeoutMs: remaining },
       new AttemptEvents(this, this.#count),
     );
   }

@@ -4,24 +4,26 @@
 //     ▼
 //   attempts (attempts.ts: mirrors, retries, circuit) ──▶ fail 502/504 upstream_* · relay an upstream error as is
 //     ▼ 2xx
-//   non-stream ──▶ collect (MAX_RESPONSE_SIZE, decoded) ──▶ reply
+//   non-stream ──▶ collect (MAX_RESPONSE_SIZE, decoded) ──▶ reply (a Responses request: translated, replies.ts)
 //   stream ──▶ head ──▶ data… within credit (none left: pause the upstream) ──▶ end (done | error code)
+//   (the relay per route, relays.ts: chat's SSE as it came, the Responses events, or speech's bytes)
 //   limits (the engine's sweep calls check): the first event by REQUEST_TIMEOUT, then STREAM_IDLE_TIMEOUT
 //   between upstream reads (not while we pause), STREAM_TIMEOUT in all.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Transform } from 'node:stream';
-import type { OpenMsg, ReplyMsg, RouteKind, UpstreamMeta, WorkerErrorCode } from './protocol.js';
+import type { OpenMsg, RouteKind, UpstreamMeta, WorkerErrorCode } from './protocol.js';
 import type { Controller } from './upstream.js';
 import { abortQuietly } from './upstream.js';
 import { Attempts, type AttemptOwner } from './attempts.js';
 import { BodyCollector } from './collector.js';
-import { validateBody } from './validate.js';
-import { answerOf, paramsOf, promptOf } from './content.js';
-import { StreamRelay } from './relay.js';
 import { Outflow } from './outflow.js';
 import type { Active, ExchangeContext } from './context.js';
 import { errorReply, makeDecoder } from './bodies.js';
-import { allowedResponseHeaders, encodingOf, headerValue } from './headers.js';
+import { encodingOf, headerValue } from './headers.js';
+import { loggedOf, prepare } from './prepare.js';
+import { createRelay, framingOf, headOf, type Relay } from './relays.js';
+import { answer, completeReply } from './replies.js';
+import type { ResponseContext } from './responses/shape.js';
 
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
@@ -38,12 +40,14 @@ export class Exchange implements Active, AttemptOwner {
   #controller: Controller | null = null;
   #model = '';
   #stream = false;
-  /** Log fields the opt-ins asked for (prompt, params). */
-  #logged: Pick<UpstreamMeta, 'prompt' | 'params'> = {};
+  /** Log fields the opt-ins asked for (prompt, params), and the aliased model. */
+  #logged: Pick<UpstreamMeta, 'prompt' | 'params' | 'upstreamModel'> = {};
+  /** A Responses request: what its answer repeats. */
+  #responses: ResponseContext | undefined;
   readonly #outflow: Outflow;
   #headers: IncomingHttpHeaders = NO_HEADERS;
   #collector: BodyCollector | null = null;
-  #relay: StreamRelay | null = null;
+  #relay: Relay | null = null;
   #decoder: Transform | null = null;
   /** The worker has no credit left for this stream (its client is slow): the upstream is paused. */
   #waitsForCredit = false;
@@ -59,27 +63,24 @@ export class Exchange implements Active, AttemptOwner {
     private readonly kind: Exclude<RouteKind, 'models'>,
   ) {
     this.id = open.id;
-    this.#outflow = new Outflow(open.credit, (chunk, cut) => ctx.send(cut ? { t: 'data', id: open.id, chunk, cut } : { t: 'data', id: open.id, chunk }));
+    // a binary body has no events: every piece counts as cut (no probe or heartbeat may ever be written into it)
+    this.#outflow = new Outflow(open.credit, kind === 'speech'
+      ? (chunk) => ctx.send({ t: 'data', id: open.id, chunk, cut: true })
+      : (chunk, cut) => ctx.send(cut ? { t: 'data', id: open.id, chunk, cut } : { t: 'data', id: open.id, chunk }));
   }
 
   start(): void {
-    const v = validateBody(this.kind, this.open.body);
+    const { config } = this.ctx;
+    const v = prepare(this.kind, this.open, config.modelAliases);
     if (!v.ok) return this.#fail(v.code, v.message, v.param);
     this.#model = v.model;
     this.#stream = v.stream;
-    const { config } = this.ctx;
-    if (config.logPrompts || config.logDetails) {
-      this.#logged = { ...(config.logPrompts ? { prompt: promptOf(v.value) } : {}), ...(config.logDetails ? { params: paramsOf(v.value) } : {}) };
-    }
+    this.#responses = v.responses;
+    if (config.logPrompts || config.logDetails || v.upstreamModel !== undefined) this.#logged = loggedOf(config, v);
     const firstByte = this.open.limits.firstByteMs;
-    this.#attempts = new Attempts(
-      this.ctx.health,
-      this.ctx.dispatch,
-      config,
-      { kind: this.kind, body: this.open.body, stream: v.stream, reqId: this.open.reqId, traceparent: this.open.traceparent },
-      this.started + (firstByte > 0 ? firstByte : 3_600_000),
-      this,
-    );
+    const { reqId, traceparent } = this.open;
+    const req = { kind: this.kind, body: v.body ?? this.open.body, contentType: v.contentType, stream: v.stream, reqId, traceparent };
+    this.#attempts = new Attempts(this.ctx.health, this.ctx.dispatch, config, req, this.started + (firstByte > 0 ? firstByte : 3_600_000), this);
     this.#attempts.start();
   }
 
@@ -154,8 +155,9 @@ export class Exchange implements Active, AttemptOwner {
       this.#collector = new BodyCollector(this.ctx.config.maxResponseBytes, false);
       return;
     }
+    const framing = framingOf(this.kind);
     const type = headerValue(headers, 'content-type') ?? '';
-    if (!type.toLowerCase().includes('text/event-stream')) {
+    if (framing !== 'bytes' && !type.toLowerCase().includes('text/event-stream')) {
       return this.#fail('upstream_bad_response', 'The upstream answered a stream request without an event stream.', null);
     }
     const encoding = encodingOf(headers);
@@ -172,10 +174,10 @@ export class Exchange implements Active, AttemptOwner {
     }
     this.#phase = 'streaming';
     this.#lastByte = performance.now();
-    this.#relay = new StreamRelay(this.ctx.config);
+    this.#relay = createRelay(this.kind, this.ctx.config, this.#responses);
     if (!this.#headSent) {
       this.#headSent = true;
-      this.ctx.send({ t: 'head', id: this.id, meta: this.meta });
+      this.ctx.send(headOf(this.id, this.meta, framing, type));
     }
   }
 
@@ -205,15 +207,10 @@ export class Exchange implements Active, AttemptOwner {
     const got = this.#collector!.finish(encodingOf(this.#headers));
     this.#collector = null;
     if (!got.ok) return this.#fail(got.code, got.code === 'upstream_bad_response' ? 'The upstream body could not be decoded.' : '', null);
-    const headers = allowedResponseHeaders(this.#headers);
-    headers['content-type'] = headerValue(this.#headers, 'content-type') ?? 'application/json';
-    this.#reply(200, headers, got.body.toString('utf8'));
-  }
-
-  /** Usage (always) and text (LOG_RESPONSE_CONTENT) of a complete answer. */
-  #answer(body: string): Pick<ReplyMsg, 'usage' | 'content'> {
-    const a = answerOf(body, this.ctx.config.logCompletions);
-    return a.content !== undefined ? { usage: a.usage, content: a.content } : { usage: a.usage };
+    const r = completeReply(this.#headers, got.body, this.#responses, this.ctx.config.logCompletions);
+    if (!r.ok) return this.#fail(r.code, r.message, null);
+    this.ctx.send({ t: 'reply', id: this.id, status: 200, headers: r.headers, body: r.body, meta: this.meta, ...r.answer });
+    this.#over();
   }
 
   onBodyError(): void {
@@ -259,10 +256,10 @@ export class Exchange implements Active, AttemptOwner {
     if (this.#phase !== 'streaming') return;
     const relay = this.#relay!;
     this.#outflow.drain();
-    const tail = relay.finishText();
+    const tail = relay.finishText(code, message);
     if (tail.length > 0) this.ctx.send({ t: 'data', id: this.id, chunk: Buffer.from(tail) });
     this.ctx.send({
-      t: 'end', id: this.id, done: code === null, stats: relay.stats(),
+      t: 'end', id: this.id, done: code === null && framingOf(this.kind) === undefined, stats: relay.stats(),
       ...(code !== null ? { code, ...(message ? { message } : {}) } : {}),
     });
     if (code === null && relay.sawDone && this.#controller && !this.#controller.aborted) {
@@ -280,7 +277,7 @@ export class Exchange implements Active, AttemptOwner {
 
   #reply(status: number, headers: Record<string, string>, body: string): void {
     if (this.#phase === 'over') return;
-    this.ctx.send({ t: 'reply', id: this.id, status, headers, body, meta: this.meta, ...this.#answer(body) });
+    this.ctx.send({ t: 'reply', id: this.id, status, headers, body, meta: this.meta, ...answer(body, this.ctx.config.logCompletions) });
     this.#over();
   }
 

@@ -1,8 +1,17 @@
 // The messages between the main thread and the stream workers, both ways, and the settings a worker gets: types only.
 import type { Usage } from './content.js';
 
-/** The relayed routes. `models` is the upstream model list (non-stream GET). */
-export type RouteKind = 'chat' | 'completions' | 'embeddings' | 'models';
+/**
+ * The relayed routes. `models` is the upstream model list (non-stream GET); `responses` is translated onto the
+ * upstream's chat completions; `speech` streams the upstream's binary body; `transcriptions` and `translations`
+ * carry a multipart upload.
+ */
+export type RouteKind =
+  | 'chat' | 'completions' | 'embeddings' | 'models'
+  | 'images' | 'speech' | 'transcriptions' | 'translations' | 'responses';
+
+/** How a stream's bytes are framed toward the client (HeadMsg): absent for chat's SSE (`[DONE]`, error events). */
+export type StreamFraming = 'responses' | 'bytes';
 
 /** Failure codes a worker can report. `src/errors.ts` maps each to status, OpenAI type and log level. */
 export type WorkerErrorCode =
@@ -38,6 +47,8 @@ export interface OpenMsg {
   readonly kind: RouteKind;
   /** The request body exactly as the client sent it (validated and forwarded by the worker). */
   readonly body: Uint8Array;
+  /** The client's content-type, for the multipart routes only (their boundary travels with it). */
+  readonly contentType?: string;
   readonly reqId: string;
   /** The client's W3C traceparent, passed upstream (null: none or invalid). */
   readonly traceparent: string | null;
@@ -56,7 +67,10 @@ export interface UpstreamMeta {
   /** Index in the configured mirror list of the mirror that answered (-1: none). */
   readonly mirror: number;
   readonly attempts: number;
+  /** The model the client asked for. */
   readonly model: string;
+  /** The model sent upstream instead, when MODEL_ALIASES rewrote it. */
+  readonly upstreamModel?: string;
   readonly stream: boolean;
   /** The prompt as text, truncated: only with LOG_USER_MESSAGES. */
   readonly prompt?: string;
@@ -90,8 +104,19 @@ export interface FailMsg {
   readonly retryAfter?: number;
   readonly meta: UpstreamMeta;
 }
-/** An SSE response begins (status 200). */
-export interface HeadMsg { readonly t: 'head'; readonly id: number; readonly meta: UpstreamMeta }
+/**
+ * A streamed response begins (status 200). Without `framing` it is chat's SSE: the main thread ends it with `[DONE]`
+ * and writes its own error event. `responses`: SSE whose terminal events the worker writes (no `[DONE]`); a failure
+ * the main thread causes ends with a Responses `error` event. `bytes`: the upstream's body as it comes, under
+ * `contentType`; a failure after the first byte closes the connection (no clean end).
+ */
+export interface HeadMsg {
+  readonly t: 'head';
+  readonly id: number;
+  readonly meta: UpstreamMeta;
+  readonly framing?: StreamFraming;
+  readonly contentType?: string;
+}
 /** Bytes of the SSE response, as the upstream sent them (or think-transformed); their length is the credit they use. */
 export interface DataMsg {
   readonly t: 'data';
@@ -157,6 +182,8 @@ export interface WorkerConfig {
   readonly httpProxy: string | null;
   readonly httpsProxy: string | null;
   readonly noProxy: string | null;
+  /** MODEL_ALIASES: alias → the model sent upstream instead. */
+  readonly modelAliases: Readonly<Record<string, string>>;
 }
 
 /** The minimal port both the real MessagePort and the inline (POOL_SIZE=0) pair implement. */

@@ -1,4 +1,4 @@
-// The /v1/models route: the upstream list (one run of attempts), cached for MODELS_CACHE_TTL, with a fallback (models-cache.ts).
+// The /v1/models route: the upstream list (one run of attempts), cached for MODELS_CACHE_TTL, with a fallback (models-cache.ts), plus MODEL_ALIASES.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OpenMsg } from './protocol.js';
 import type { Controller } from './upstream.js';
@@ -6,6 +6,7 @@ import type { Active, ExchangeContext } from './context.js';
 import { Attempts, type AttemptOwner } from './attempts.js';
 import { BodyCollector } from './collector.js';
 import { encodingOf } from './headers.js';
+import { withAliases } from './aliases.js';
 
 /** One GET /v1/models: cached, fetched, or (on any upstream failure) the fallback; always a 200. */
 export class ModelsRequest implements Active, AttemptOwner {
@@ -76,7 +77,8 @@ export class ModelsRequest implements Active, AttemptOwner {
   #reply(body: string, source: 'cache' | 'upstream' | 'fallback'): void {
     if (this.#over) return;
     const meta = { mirror: this.#attempts?.mirror ?? -1, attempts: this.#attempts?.count ?? 0, model: '', stream: false };
-    this.ctx.send({ t: 'reply', id: this.open.id, status: 200, headers: { 'content-type': 'application/json', 'x-models-source': source }, body, meta, usage: null });
+    const headers = { 'content-type': 'application/json', 'x-models-source': source };
+    this.ctx.send({ t: 'reply', id: this.open.id, status: 200, headers, body: withAliases(body, this.ctx.config.modelAliases), meta, usage: null });
     this.#finish();
   }
 

@@ -175,7 +175,7 @@ export class StreamRelay {
   }
 }
 
-function errorMessage(error: unknown): string {
+export function errorMessage(error: unknown): string {
   if (typeof error === 'object' && error !== null) {
     const m = (error as { message?: unknown }).message;
     if (typeof m === 'string') return `Upstream error: ${m.slice(0, 500)}`;

@@ -9,6 +9,11 @@ const PATHS: Readonly<Record<RouteKind, string>> = {
   completions: '/completions',
   embeddings: '/embeddings',
   models: '/models',
+  images: '/images/generations',
+  speech: '/audio/speech',
+  transcriptions: '/audio/transcriptions',
+  translations: '/audio/translations',
+  responses: '/chat/completions', // translated (workers/responses)
 };
 
 /** What an attempt's owner may do to the upstream response (undici's DispatchController, or a fake). */
@@ -35,6 +40,8 @@ export interface AttemptRequest {
   readonly mirror: string;
   /** null: a GET. */
   readonly body: Uint8Array | null;
+  /** The body's content-type when it is not JSON (a multipart upload, boundary included). */
+  readonly contentType?: string;
   readonly stream: boolean;
   readonly reqId: string;
   readonly traceparent: string | null;
@@ -100,12 +107,12 @@ export function createUpstream(config: WorkerConfig): Upstream {
   return {
     dispatch(req, h) {
       const headers: Record<string, string> = {
-        accept: req.stream ? 'text/event-stream' : 'application/json',
+        accept: req.kind === 'speech' ? '*/*' : req.stream ? 'text/event-stream' : 'application/json',
         'accept-encoding': 'identity',
         'user-agent': 'deepinfra-proxy',
         'x-request-id': req.reqId,
       };
-      if (req.body) headers['content-type'] = 'application/json';
+      if (req.body) headers['content-type'] = req.contentType ?? 'application/json';
       if (req.traceparent) headers.traceparent = req.traceparent;
       if (config.upstreamApiKey) headers.authorization = `Bearer ${config.upstreamApiKey}`;
       const { origin, basePath } = target(req.mirror);

@@ -1,7 +1,7 @@
 // Request decoding and validation (zod): reads only what the proxy needs, never rewrites the body.
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import type { RouteKind, WorkerErrorCode } from './protocol.js';
+import type { WorkerErrorCode } from './protocol.js';
 
 const message = z
   .object({
@@ -19,7 +19,18 @@ const schemas = {
     .object({ model, prompt: z.union([z.string(), z.array(z.unknown()).min(1)]), stream, stream_options: streamOptions })
     .passthrough(),
   embeddings: z.object({ model, input: z.union([z.string(), z.array(z.unknown()).min(1)]) }).passthrough(),
+  images: z
+    .object({
+      model: model.optional(),
+      prompt: z.string().min(1),
+      stream: z.literal(false, { errorMap: () => ({ message: 'streamed image generation is not supported by this proxy' }) }).optional(),
+    })
+    .passthrough(),
+  speech: z.object({ model, input: z.string().min(1) }).passthrough(),
 } as const;
+
+/** The routes whose body is one JSON object validated here (responses is translated, uploads are multipart). */
+export type JsonKind = keyof typeof schemas;
 
 export interface ValidRequest {
   readonly ok: true;
@@ -50,7 +61,7 @@ export function decodeJson(body: Uint8Array): { readonly ok: true; readonly valu
 }
 
 /** Decodes, parses and validates a body. The caller forwards the original bytes when this says ok. */
-export function validateBody(kind: Exclude<RouteKind, 'models'>, body: Uint8Array): ValidRequest | InvalidRequest {
+export function validateBody(kind: JsonKind, body: Uint8Array): ValidRequest | InvalidRequest {
   const decoded = decodeJson(body);
   if (!decoded.ok) return decoded;
   const value = decoded.value;
@@ -73,8 +84,10 @@ export function validateBody(kind: Exclude<RouteKind, 'models'>, body: Uint8Arra
   return valid(kind, value as Record<string, unknown>);
 }
 
-function valid(kind: Exclude<RouteKind, 'models'>, value: Record<string, unknown>): ValidRequest {
-  return { ok: true, model: value.model as string, stream: kind !== 'embeddings' && value.stream === true, value };
+function valid(kind: JsonKind, value: Record<string, unknown>): ValidRequest {
+  // speech is always streamed (its binary body); images and embeddings never
+  const stream = kind === 'speech' || ((kind === 'chat' || kind === 'completions') && value.stream === true);
+  return { ok: true, model: typeof value.model === 'string' ? value.model : '', stream, value };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84,9 +97,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * others, to say what is wrong. Accepts exactly what the schemas accept (test/unit-validate.test.ts holds them
  * against each other).
  */
-function fastValid(kind: Exclude<RouteKind, 'models'>, v: Record<string, unknown>): boolean {
+function fastValid(kind: JsonKind, v: Record<string, unknown>): boolean {
   const m = v.model;
   if (typeof m !== 'string' || m.length < 1 || m.length > 256) return false;
+  if (kind === 'images' || kind === 'speech') return false; // (zod: these routes are not the hot path)
   if (kind === 'embeddings') return nonEmptyTextOrList(v.input);
   const st = v.stream;
   if (st !== undefined && typeof st !== 'boolean') return false;

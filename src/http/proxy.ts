@@ -1,16 +1,17 @@
 // The proxied routes (/v1/*) on the main thread: one ClientExchange per request, from admission to the last byte.
 //
 //   route + auth ........................ 404 / 405 / 401 (server.ts, before any of this)
-//   content-length over MAX_BODY_SIZE ... 413 (body never read)
+//   content-length over MAX_BODY_SIZE ... 413 (body never read; uploads: MAX_UPLOAD_SIZE)
 //   admission ........................... 503 overloaded | memory_pressure | draining (past the shutdown grace), 429 key_limit
 //     (queue: waits up to QUEUE_TIMEOUT, body read meanwhile) ... 503 queue_timeout
 //   read body (cap, BODY_TIMEOUT) ....... 413 (chunked past the cap), 408 request_timeout
 //   worker: validate + upstream ......... 400 invalid_*, 502/504 upstream_*, upstream 4xx/429/5xx relayed
 //   non-stream reply .................... the upstream status and body
-//   stream: 200 + events (credit-bounded SSE writer)
-//     failure after the first byte ...... one `data: {"error":…}` event, then the end (CONTRACT §4)
+//   stream: 200 + events (credit-bounded SSE writer; speech: its bytes through the same writer, framing.ts)
+//     failure after the first byte ...... one `data: {"error":…}` event, then the end (CONTRACT §4);
+//                                         Responses: response.failed / an error event; bytes: the connection cut
 //   client gone (onAborted), at any stage: upstream aborted, slot or queue place freed, counted as client_abort
-import type { DataMsg, EndMsg, FailMsg, HeadMsg, ReplyMsg, RouteKind, StreamLimits, UpstreamMeta, Usage } from '../../workers/protocol.js';
+import type { DataMsg, EndMsg, FailMsg, HeadMsg, ReplyMsg, RouteKind, StreamFraming, StreamLimits, UpstreamMeta, Usage } from '../../workers/protocol.js';
 import type { Channel, StreamEvents } from '../pool/channel.js';
 import type { HttpResponse } from './uws.js';
 import type { Waiting, Refusal } from '../admission.js';
@@ -21,7 +22,8 @@ import { send, sendError, type ErrorOptions, type ResponseContext } from './resp
 import { DONE, KEEP_ALIVE, UwsSink, writeSseHead, type StreamStart } from './sse.js';
 import { readBody, type BodyResult } from './body.js';
 import { SseWriter, type CreditSink } from '../sse/writer.js';
-import { recordRequest } from '../outcome.js';
+import { logExtra, recordRequest } from '../outcome.js';
+import { inBandError, writeBytesHead } from './framing.js';
 
 let nextId = 1;
 
@@ -34,6 +36,8 @@ export interface ProxyRequest {
   /** The request has a body (content-length or chunked): answering before reading it closes the connection. */
   readonly hasBody: boolean;
   readonly corsOrigin: string | null;
+  /** The client's content-type, for the multipart uploads only (null for the JSON routes). */
+  readonly contentType: string | null;
   readonly traceparent: string | null;
   /** With ENABLE_DETAILED_LOGGING: who asked (for the log line only). */
   readonly client: { readonly ip: string; readonly userAgent: string } | null;
@@ -65,6 +69,9 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
   #writer: SseWriter | null = null;
   #ttfb: number | null = null;
   #meta: UpstreamMeta | null = null;
+  /** How the stream is framed (HeadMsg); undefined for chat's SSE. */
+  #framing: StreamFraming | undefined;
+  #contentType = '';
 
   constructor(
     private readonly s: ServiceState,
@@ -80,8 +87,9 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     res.onAborted(() => this.#onAborted());
     s.active.add(this);
     if (c.MAX_CONNECTION_TIME > 0) this.#deadline = this.t0 + c.MAX_CONNECTION_TIME;
-    if (r.contentLength !== null && r.contentLength > c.MAX_BODY_SIZE) {
-      return this.#error('body_too_large', { message: `Request body is ${r.contentLength} bytes; the limit is ${c.MAX_BODY_SIZE}.`, closeConnection: true });
+    const max = r.contentType !== null ? c.MAX_UPLOAD_SIZE : c.MAX_BODY_SIZE;
+    if (r.contentLength !== null && r.contentLength > max) {
+      return this.#error('body_too_large', { message: `Request body is ${r.contentLength} bytes; the limit is ${max}.`, closeConnection: true });
     }
     const verdict = s.admission.acquire(r.keyId);
     if ('promise' in verdict) {
@@ -107,7 +115,7 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
       return this.#dispatchWhenReady();
     }
     this.#bodyDeadline = this.t0 + c.BODY_TIMEOUT;
-    readBody(res, r.contentLength, c.MAX_BODY_SIZE, (b) => this.#onBody(b));
+    readBody(res, r.contentLength, max, (b) => this.#onBody(b));
   }
 
   /** Shed before the body was read: the connection closes, so uWS does not read and discard the upload. */
@@ -139,7 +147,8 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
       t: 'open', id: this.id, kind: this.r.kind, body, reqId: this.ctx.reqId, traceparent: this.r.traceparent,
       credit: this.s.config.STREAM_BUFFER_SIZE, limits: this.#limits(),
     } as const;
-    this.#channel = this.s.pool.open(msg, this);
+    const type = this.r.contentType;
+    this.#channel = this.s.pool.open(type === null ? msg : { ...msg, contentType: type }, this);
     if (this.#channel === null) this.#error('worker_crashed', { retryAfter: true });
   }
 
@@ -162,6 +171,7 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     this.#meta = m.meta;
     if (this.#stage !== 'upstream') return;
     this.#stage = 'streaming';
+    if (m.framing !== undefined) [this.#framing, this.#contentType] = [m.framing, m.contentType ?? ''];
     this.#writer = new SseWriter(new UwsSink(this.res, this), this, this.s.config.STREAM_BUFFER_SIZE);
     this.res.onWritable(() => this.#writer?.onWritable() ?? true);
   }
@@ -169,7 +179,8 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
   /** (UwsSink) The status and headers, right before the first byte of the stream. */
   startStream(): void {
     this.#ttfb = performance.now() - this.t0;
-    writeSseHead(this.res, this.ctx, this.s.admission.draining);
+    if (this.#framing === 'bytes') writeBytesHead(this.res, this.ctx, this.#contentType, this.s.admission.draining);
+    else writeSseHead(this.res, this.ctx, this.s.admission.draining);
   }
 
   /** (SseWriter) Credit for bytes the client took goes back to the worker. */
@@ -188,8 +199,10 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
       // nothing reached the client yet: a real status is better than a 200 with an error event
       return this.#error(m.code, m.message ? { message: m.message } : {});
     }
-    w.end((m.code !== undefined ? errorEvent(m.code, m.message) : '') + (m.done ? DONE : ''));
     const code = m.code ?? null;
+    if (this.#framing === undefined) w.end((code !== null ? errorEvent(code, m.message) : '') + (m.done ? DONE : ''));
+    else if (code !== null && this.#framing === 'bytes') return this.#cut(code, m.stats.events, m.stats.malformed);
+    else w.end(''); // Responses: the worker wrote the last events (response.completed or response.failed)
     this.#finish(200, outcomeOf(200, code, true), code, m.stats.events, w.bytes, m.stats.malformed, m.stats.usage, m.stats.content);
   }
 
@@ -213,7 +226,8 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
       if (now - w.lastActivity > c.CLIENT_STALL_TIMEOUT) this.#stalled();
       return;
     }
-    if (!c.DISABLE_CONNECTION_CHECK && now - w.lastWrite > c.CONNECTION_CHECK_INTERVAL * 1000) w.heartbeat(KEEP_ALIVE);
+    // (a binary body takes no comment: its writes are all `cut`, and none is out before its first)
+    if (!c.DISABLE_CONNECTION_CHECK && this.#framing !== 'bytes' && now - w.lastWrite > c.CONNECTION_CHECK_INTERVAL * 1000) w.heartbeat(KEEP_ALIVE);
   }
 
   /** Shutdown past its grace: streams end per CONTRACT §4. */
@@ -227,18 +241,25 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     this.#channel?.abort(this.id);
     const w = this.#writer;
     if (w && w.started) {
-      w.end(errorEvent(code));
+      const text = inBandError(this.#framing, code);
+      if (text === null) return this.#cut(code, 0, 0);
+      w.end(text);
       return this.#finish(200, outcomeOf(200, code, true), code, 0, w.bytes, 0);
     }
     this.#error(code, code === 'worker_crashed' || code === 'shutdown' ? { retryAfter: true } : {});
   }
 
-  #stalled(): void {
-    this.#channel?.abort(this.id);
+  /** The connection is closed mid-response (a binary body that cannot finish: the client sees it cut). */
+  #cut(code: ErrorCode, events: number, malformed: number, outcome: Outcome = outcomeOf(200, code, true)): void {
     const w = this.#writer!;
     w.abandon();
-    this.#finish(200, 'client_stall', 'client_stall', 0, w.bytes, 0);
+    this.#finish(200, outcome, code, events, w.bytes, malformed);
     this.res.close();
+  }
+
+  #stalled(): void {
+    this.#channel?.abort(this.id);
+    this.#cut('client_stall', 0, 0, 'client_stall');
   }
 
   #onAborted(): void {
@@ -268,15 +289,7 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     const s = this.s;
     if (s.active.delete(this) && s.active.size === 0) s.hooks.idle.emit();
     const meta = this.#meta;
-    const client = this.r.client;
-    const extra = meta?.prompt !== undefined || meta?.params !== undefined || completion !== undefined || client !== null
-      ? {
-          ...(meta?.params !== undefined ? { params: meta.params } : {}),
-          ...(client !== null ? { client_ip: client.ip, user_agent: client.userAgent } : {}),
-          ...(meta?.prompt !== undefined ? { prompt: meta.prompt } : {}),
-          ...(completion !== undefined ? { completion } : {}),
-        }
-      : undefined;
+    const extra = logExtra(meta, this.r.client, completion);
     recordRequest(s.counters, s.log, {
       route: this.r.route, status, outcome, code, durationMs: performance.now() - this.t0, ttfbMs: this.#ttfb,
       stream: meta?.stream ?? false, events, bytes, malformed, mirror: meta && meta.mirror >= 0 ? meta.mirror : null,

@@ -33,6 +33,11 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     ['/v1/chat/completions', { methods: { POST: 'chat' } }],
     ['/v1/completions', { methods: { POST: 'completions' } }],
     ['/v1/embeddings', { methods: { POST: 'embeddings' } }],
+    ['/v1/images/generations', { methods: { POST: 'images' } }],
+    ['/v1/audio/speech', { methods: { POST: 'speech' } }],
+    ['/v1/audio/transcriptions', { methods: { POST: 'transcriptions' } }],
+    ['/v1/audio/translations', { methods: { POST: 'translations' } }],
+    ['/v1/responses', { methods: { POST: 'responses' } }],
     ['/v1/models', { methods: { GET: 'models' } }],
     ['/health', { methods: { GET: json({ status: 'ok' }) } }],
     ['/ready', { methods: { GET: (res, _req, ctx) => ready(s, res, ctx) } }],
@@ -77,6 +82,8 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     if (Number.isNaN(contentLength)) return refuse('invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
     handleProxy(s, res, {
       reqId: ctx.reqId, kind: target, route: path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin,
+      // an upload goes upstream with its own content-type (its boundary); the JSON routes need none
+      contentType: target === 'transcriptions' || target === 'translations' ? req.getHeader('content-type') : null,
       traceparent: TRACEPARENT.test(req.getHeader('traceparent')) ? req.getHeader('traceparent') : null,
       client: s.config.ENABLE_DETAILED_LOGGING ? clientOf(res, req) : null,
     });
