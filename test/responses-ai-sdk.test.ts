@@ -1,18 +1,26 @@
-// The Vercel AI SDK's default OpenAI provider (it calls /v1/responses) against the Responses translation, served by
-// the test bridge in front of the simulator: generateText and streamText, plain and with a tool round trip.
+// The Vercel AI SDK's default OpenAI provider (it calls /v1/responses) through the proxy in front of the simulator:
+// generateText and streamText, plain and with a tool round trip, and a failure mid-stream.
 import t from 'tap';
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
-import { startSimulator, TOOL_NAME } from '../src/simulator/index.js';
-import { startResponsesBridge } from './helpers/responses-bridge.js';
+import { TOOL_NAME } from '../src/simulator/index.js';
+import { startStack, KEY } from './helpers/harness.js';
 
-const sim = await startSimulator();
-const bridge = await startResponsesBridge(sim.baseUrl);
-t.teardown(async () => {
-  await bridge.close();
-  await sim.close();
+const s = await startStack(t, { POOL_SIZE: '2' });
+
+/** Every Responses request body the SDK sent to the proxy, parsed (seen by the fetch it is given). */
+const received: Record<string, unknown>[] = [];
+/** The chat bodies the proxy sent upstream. */
+const sent = (): Record<string, unknown>[] =>
+  s.sim.requests.filter((r) => r.path === '/v1/openai/chat/completions').map((r) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>);
+const openai = createOpenAI({
+  baseURL: s.baseURL,
+  apiKey: KEY,
+  fetch: async (url, init) => {
+    if (typeof init?.body === 'string') received.push(JSON.parse(init.body) as Record<string, unknown>);
+    return fetch(url, init);
+  },
 });
-const openai = createOpenAI({ baseURL: bridge.baseURL, apiKey: 'k' });
 
 /** get_weather, executed locally: what the model asked for, answered as JSON. */
 const weather = tool({
@@ -28,9 +36,9 @@ t.test('generateText (non-stream) goes to /v1/responses', async (t) => {
   t.equal(r.finishReason, 'stop');
   t.equal(r.usage.outputTokens, 5, 'reasoning tokens count as output');
   t.ok((r.usage.inputTokens ?? 0) > 0);
-  t.match(bridge.received.at(-1), { model, input: Array, max_output_tokens: 20 });
-  t.not(bridge.received.at(-1)?.['stream'], true);
-  t.match(bridge.sent.at(-1), { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user' }], max_tokens: 20 });
+  t.match(received.at(-1), { model, input: Array, max_output_tokens: 20 });
+  t.not(received.at(-1)?.['stream'], true);
+  t.match(sent().at(-1), { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user' }], max_tokens: 20 });
 });
 
 t.test('streamText streams the text deltas and reports usage', async (t) => {
@@ -41,7 +49,7 @@ t.test('streamText streams the text deltas and reports usage', async (t) => {
   t.ok(parts.length >= 4, 'several deltas');
   t.equal(await r.finishReason, 'stop');
   t.equal((await r.usage).outputTokens, 6);
-  t.equal(bridge.received.at(-1)?.['stream'], true);
+  t.equal(received.at(-1)?.['stream'], true);
 });
 
 t.test('generateText with a tool: call, local execute, result back, final text', async (t) => {
@@ -50,8 +58,8 @@ t.test('generateText with a tool: call, local execute, result back, final text',
   t.match(r.steps[0]?.toolCalls, [{ toolName: TOOL_NAME, input: { city: 'Paris' } }]);
   t.match(r.steps[0]?.toolResults, [{ toolName: TOOL_NAME, output: { city: 'Paris', sky: 'sunny' } }]);
   t.equal(r.text, 'The tool said: {"city":"Paris","sky":"sunny"}');
-  t.match(bridge.received.at(-1), { input: [{ role: 'user' }, { type: 'function_call', name: TOOL_NAME }, { type: 'function_call_output' }] });
-  t.match(bridge.sent.at(-1), { tools: [{ type: 'function', function: { name: TOOL_NAME } }] });
+  t.match(received.at(-1), { input: [{ role: 'user' }, { type: 'function_call', name: TOOL_NAME }, { type: 'function_call_output' }] });
+  t.match(sent().at(-1), { tools: [{ type: 'function', function: { name: TOOL_NAME } }] });
 });
 
 t.test('text before a call: the default store makes the next step an item_reference (a clear 400); store: false works', async (t) => {
@@ -59,12 +67,12 @@ t.test('text before a call: the default store makes the next step an item_refere
   const args = { model, prompt: 'Weather in Paris?', tools: { [TOOL_NAME]: weather }, stopWhen: stepCountIs(3) };
   const err = await generateText(args).catch((e: unknown) => e);
   t.match(err, { statusCode: 400, message: /item_reference.*keeps no state.*store to false/ });
-  t.match(bridge.received.at(-1), { input: [{ role: 'user' }, { type: 'item_reference' }, { type: 'function_call' }, { type: 'function_call_output' }] });
+  t.match(received.at(-1), { input: [{ role: 'user' }, { type: 'item_reference' }, { type: 'function_call' }, { type: 'function_call_output' }] });
   const r = await generateText({ ...args, providerOptions: { openai: { store: false } } });
   t.equal(r.steps.length, 2);
   t.equal(r.steps[0]?.text, 'tok0 tok1 ');
   t.equal(r.text, 'The tool said: {"city":"Paris","sky":"sunny"}');
-  t.match(bridge.sent.at(-1), { messages: [{ role: 'user' }, { role: 'assistant', content: 'tok0 tok1 ', tool_calls: [{ function: { name: TOOL_NAME } }] }, { role: 'tool' }] });
+  t.match(sent().at(-1), { messages: [{ role: 'user' }, { role: 'assistant', content: 'tok0 tok1 ', tool_calls: [{ function: { name: TOOL_NAME } }] }, { role: 'tool' }] });
 });
 
 t.test('streamText with a tool round trip', async (t) => {

@@ -1,13 +1,13 @@
 // Unit tests of the Responses API translation (workers/responses): request mapping, refusals, non-stream and
-// stream output; then the official openai SDK parsing it through a tiny bridge in front of the simulator.
+// stream output; then the official openai SDK parsing it, through the proxy in front of the simulator.
 import t from 'tap';
 import OpenAI from 'openai';
 import { chatToResponse } from '../workers/responses/reply.js';
 import { translateBody, translateRequest, type TranslatedRequest } from '../workers/responses/request.js';
 import { newResponseContext, type ResponseContext } from '../workers/responses/shape.js';
 import { ResponsesStream } from '../workers/responses/stream.js';
-import { startSimulator, TOOL_ARGS, TOOL_NAME } from '../src/simulator/index.js';
-import { startResponsesBridge } from './helpers/responses-bridge.js';
+import { TOOL_ARGS, TOOL_NAME } from '../src/simulator/index.js';
+import { startStack } from './helpers/harness.js';
 
 type Json = Record<string, unknown>;
 interface Ev { event: string; data: Json }
@@ -349,14 +349,14 @@ t.test('stream: onChunk without start() starts; choices other than 0 and odd chu
   t.match(events.at(-1)?.data, { response: { output: [{ content: [{ text: 'a' }] }] } });
 });
 
-t.test('the official openai SDK parses it (through a bridge in front of the simulator)', async (t) => {
-  const sim = await startSimulator();
-  const bridge = await startResponsesBridge(sim.baseUrl);
-  t.teardown(async () => {
-    await bridge.close();
-    await sim.close();
-  });
-  const client = new OpenAI({ apiKey: 'k', baseURL: bridge.baseURL, maxRetries: 0 });
+t.test('the official openai SDK parses it (through the proxy in front of the simulator)', async (t) => {
+  const { sim, client } = await startStack(t, { MAX_RETRIES: '0' });
+  /** The chat bodies the proxy sent upstream. */
+  const upstream = {
+    get sent(): Json[] {
+      return sim.requests.filter((r) => r.path === '/v1/openai/chat/completions').map((r) => JSON.parse(r.body.toString('utf8')) as Json);
+    },
+  };
   const weather = { type: 'function' as const, name: TOOL_NAME, description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: true };
 
   t.test('create, non-stream', async (t) => {
@@ -365,7 +365,7 @@ t.test('the official openai SDK parses it (through a bridge in front of the simu
     t.equal(r.status, 'completed');
     t.equal(r.output_text, 'tok0 tok1 tok2 ');
     t.match(r.usage, { input_tokens: Number, output_tokens: 3 });
-    t.match(bridge.sent.at(-1), { messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'hi' }], max_tokens: 10 });
+    t.match(upstream.sent.at(-1), { messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'hi' }], max_tokens: 10 });
   });
 
   t.test('create, stream: events iterate in order', async (t) => {
@@ -410,7 +410,7 @@ t.test('the official openai SDK parses it (through a bridge in front of the simu
       t.same(JSON.parse(c.arguments), JSON.parse(TOOL_ARGS));
     }
     t.ok(argDeltas.length > 2, 'arguments streamed in pieces');
-    t.match(bridge.sent.at(-1), { tools: [{ type: 'function', function: { name: TOOL_NAME, strict: true } }], stream: true, stream_options: { include_usage: true } });
+    t.match(upstream.sent.at(-1), { tools: [{ type: 'function', function: { name: TOOL_NAME, strict: true } }], stream: true, stream_options: { include_usage: true } });
     const call = calls[0];
     if (call?.type !== 'function_call') throw new Error('no call');
     const next = await client.responses.create({
@@ -422,7 +422,7 @@ t.test('the official openai SDK parses it (through a bridge in front of the simu
       ],
     });
     t.equal(next.output_text, 'The tool said: sunny, 21C');
-    t.match(bridge.sent.at(-1), { messages: [{ role: 'user' }, { role: 'assistant', tool_calls: [{ id: call.call_id }] }, { role: 'tool', tool_call_id: call.call_id, content: 'sunny, 21C' }] });
+    t.match(upstream.sent.at(-1), { messages: [{ role: 'user' }, { role: 'assistant', tool_calls: [{ id: call.call_id }] }, { role: 'tool', tool_call_id: call.call_id, content: 'sunny, 21C' }] });
   });
 
   t.test('length → incomplete; mid-stream failure → response.failed; refusals → 400', async (t) => {
