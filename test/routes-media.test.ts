@@ -193,3 +193,37 @@ t.test('speech: a body cut upstream is cut for the client too (never a clean end
   t.ok(err instanceof OpenAI.APIError && err.status === 503, 'an upstream 503 before the body keeps its status');
   t.equal(s.service.state.admission.inFlight, 0);
 });
+
+t.test('speech: no keep-alive comment ever goes into a binary body; a proxy limit cuts it', async (t) => {
+  const s = await startStack(t, { CONNECTION_CHECK_INTERVAL: '1', MAX_RETRIES: '0' });
+  // three writes 1.2 s apart: a chat stream this idle would get `: keep-alive` comments
+  const params = { model: 'sim/echo;size=40000;interval=1200', voice: 'alloy' as const, input: 'x', response_format: 'pcm' as const };
+  const got = Buffer.from(await (await s.client.audio.speech.create(params)).arrayBuffer());
+  const want = Buffer.from(await (await fetch(`${s.sim.baseUrl}/audio/speech`, { method: 'POST', body: JSON.stringify(params) })).arrayBuffer());
+  t.equal(got.length, 40_000, 'the body has its length, nothing added');
+  t.ok(got.equals(want), 'byte for byte the simulator’s');
+
+  // an upstream that sends its headers, then nothing for 1.5 s: the quiet time before the first byte
+  const quiet = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'audio/pcm' });
+    res.flushHeaders();
+    setTimeout(() => res.end('abc'), 1500).unref();
+  });
+  await new Promise<void>((resolve) => quiet.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { quiet.closeAllConnections(); quiet.close(() => resolve()); }));
+  const { port } = quiet.address() as { port: number };
+  const q = await startStack(t, { CONNECTION_CHECK_INTERVAL: '1' }, { mirrors: `http://127.0.0.1:${port}/v1/openai` });
+  const late = await q.client.audio.speech.create({ model: 'm', voice: 'alloy', input: 'x' });
+  t.equal(Buffer.from(await late.arrayBuffer()).toString('latin1'), 'abc', 'quiet before the first byte: still nothing added');
+
+  const limited = await startStack(t, { MAX_CONNECTION_TIME: '400' });
+  const res = await rawPost(limited.service.port, '/v1/audio/speech', JSON.stringify({ ...params, model: 'sim/echo;size=400000;interval=50' }));
+  t.equal(res.statusCode, 200);
+  res.on('data', () => undefined);
+  res.on('error', () => undefined);
+  await new Promise<void>((resolve) => res.once('close', () => resolve()));
+  t.notOk(res.complete, 'MAX_CONNECTION_TIME mid-body: the client sees it cut, not complete');
+  await idle(limited.service);
+  t.match(lastLog(limited, '/v1/audio/speech'), { status: 200, code: 'max_connection_time' });
+});

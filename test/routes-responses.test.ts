@@ -157,3 +157,22 @@ t.test('a failure mid-stream ends with response.failed (no [DONE]); before the f
 t.test("the worker's failure texts are the error table's", async (t) => {
   for (const [code, text] of Object.entries(FAILURE_TEXT)) t.equal(text, ERRORS[code as ErrorCode].message, code);
 });
+
+t.test('a failure the proxy causes mid-stream (MAX_CONNECTION_TIME) ends with a Responses error event the SDK raises', async (t) => {
+  const s = await startStack(t, { MAX_CONNECTION_TIME: '400' });
+  const res = await fetch(`${s.baseURL}/responses`, {
+    method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'sim/echo;tokens=100;interval=20', input: 'x', stream: true }),
+  });
+  const body = await res.text();
+  t.equal(res.status, 200, 'the stream had started');
+  t.match(body, /event: response\.output_text\.delta\n/, 'events went out first');
+  const tail = /event: (\S+)\ndata: (.*)\n\n$/.exec(body);
+  t.equal(tail?.[1], 'error', 'the last event is an error event');
+  t.match(JSON.parse(tail?.[2] ?? '{}'), { type: 'error', code: 'max_connection_time', message: String, sequence_number: Number, error: { code: 'max_connection_time' } });
+  t.notMatch(body, /\[DONE\]/, 'no [DONE]');
+  const err = await events(await s.client.responses.create({ model: 'sim/echo;tokens=100;interval=20', input: 'x', stream: true })).catch((e: unknown) => e);
+  t.ok(err instanceof OpenAI.APIError, `the openai SDK raises it (got ${String(err)})`);
+  await idle(s.service);
+  t.match(lastLog(s, '/v1/responses'), { status: 200, code: 'max_connection_time' });
+});
