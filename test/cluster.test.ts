@@ -17,7 +17,7 @@ import { blocks, directives, findNginx, freePort, nginxDir, nginxTest, renderNgi
 const KEY = 'cluster-key-0123456789';
 /** The contract's bound for a client disconnect to reach the upstream through nginx (§5 says 100 ms without it). */
 const ABORT_BOUND_MS = 250;
-const ROUTES = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/health', '/ready', '/status', '/metrics', '/dashboard', '/dashboard/events'];
+const ROUTES = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/images/generations', '/v1/audio/speech', '/v1/audio/transcriptions', '/v1/audio/translations', '/v1/models', '/health', '/ready', '/status', '/metrics', '/dashboard', '/dashboard/events'];
 const read = (f: string): string => readFileSync(join(ROOT, f), 'utf8');
 const chat = (model: string): { model: string; messages: Array<{ role: 'user'; content: string }> } => ({
   model,
