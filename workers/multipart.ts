@@ -25,9 +25,10 @@ const MAX_FIELD = 4096;
 export function scanUpload(body: Buffer, boundary: string): UploadScan {
   const dash = Buffer.from(`--${boundary}`);
   const delim = Buffer.from(`\r\n--${boundary}`);
-  let pos = body.subarray(0, dash.length).equals(dash) ? 0 : body.indexOf(delim) + 2;
-  if (pos < 0 || pos === 1) return bad('The multipart body does not start with its boundary.');
-  pos += dash.length;
+  // the first delimiter opens the body, or ends a preamble on a line of its own
+  const first = body.subarray(0, dash.length).equals(dash) ? 0 : body.indexOf(delim);
+  if (first < 0) return bad('The multipart body does not start with its boundary.');
+  let pos = first + (first === 0 ? dash.length : delim.length);
   let model: UploadParts['model'] = null;
   let hasFile = false;
   for (let n = 0; n <= MAX_PARTS; n++) {
