@@ -1,5 +1,6 @@
 // Tests of the simulator's media routes (images, speech, transcriptions/translations) through the official openai SDK.
 import t from 'tap';
+import { simEvent } from './helpers/observe.js';
 import { once } from 'node:events';
 import http from 'node:http';
 import OpenAI, { toFile } from 'openai';
@@ -73,14 +74,7 @@ function rawPost(path: string, body: unknown): Promise<http.IncomingMessage> {
 t.test('speech: a big body waits for a slow reader (backpressure), then completes', async (t) => {
   const size = 20 * 1024 * 1024;
   const model = `sim/echo;size=${size}`;
-  const blocked = new Promise<void>((resolve) => {
-    const f = (e: { model: string }): void => {
-      if (e.model !== model) return;
-      sim.off('blocked', f);
-      resolve();
-    };
-    sim.on('blocked', f);
-  });
+  const blocked = simEvent(sim, 'blocked', model);
   let completed = false;
   sim.on('complete', (e: { model: string }) => { if (e.model === model) completed = true; });
   const res = await rawPost('/audio/speech', { model, voice: 'alloy', input: 'x', response_format: 'pcm' });

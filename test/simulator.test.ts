@@ -1,5 +1,6 @@
 // Tests of the upstream simulator (src/simulator): stream shapes, behaviours, events and the CLI.
 import t from 'tap';
+import { simEvent } from './helpers/observe.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
@@ -326,14 +327,7 @@ t.test('backpressure: a paused client blocks writes, resuming completes', async 
     };
     sim.on('complete', f);
   });
-  const blocked = new Promise<void>((resolve) => {
-    const f = (e: { model: string }): void => {
-      if (e.model !== model) return;
-      sim.off('blocked', f);
-      resolve();
-    };
-    sim.on('blocked', f);
-  });
+  const blocked = simEvent(sim, 'blocked', model);
   const before = sim.stats.blockedWrites;
   const { res } = await rawPost({ model, stream: true, messages: msgs('q') });
   res.pause();

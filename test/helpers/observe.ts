@@ -1,5 +1,6 @@
 // What an operator sees of a running service (/status, /ready, /metrics), and the service's own events a test waits on.
 import { createRequire } from 'node:module';
+import type { EventEmitter } from 'node:events';
 import type { Finished } from '../../src/counters.js';
 import type { Service } from '../../src/service.js';
 import type { Stack } from './harness.js';
@@ -104,5 +105,17 @@ export function queuedTimes(service: Service, n: number): Promise<string[]> {
         resolve(ids);
       }
     });
+  });
+}
+
+/** The simulator's next `event` ('blocked', 'complete', …) for a request of `model`. */
+export function simEvent<E extends { model: string }>(sim: EventEmitter, event: string, model: string): Promise<E> {
+  return new Promise<E>((resolve) => {
+    const f = (e: E): void => {
+      if (e.model !== model) return;
+      sim.off(event, f);
+      resolve(e);
+    };
+    sim.on(event, f);
   });
 }
