@@ -17,6 +17,7 @@ import { abortQuietly, isTimeoutError } from './upstream.js';
 import { BodyCollector } from './collector.js';
 import { isOpenAIError } from './bodies.js';
 import { retryAfterMs } from './headers.js';
+import { realClock, type Clock } from './clock.js';
 
 export interface RetryPolicy {
   readonly mirrors: readonly string[];
@@ -24,21 +25,6 @@ export interface RetryPolicy {
   readonly retryDelayMs: number;
   readonly retryAfterCapMs: number;
 }
-
-/** Time for the attempts: performance.now and setTimeout by default; tests pass their own. */
-export interface Clock {
-  now(): number;
-  /** Calls `fn` after `ms`; the returned function cancels it. */
-  after(ms: number, fn: () => void): () => void;
-}
-
-export const realClock: Clock = {
-  now: () => performance.now(),
-  after(ms, fn) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
 
 export interface AttemptRequest {
   readonly kind: RouteKind;

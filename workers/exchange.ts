@@ -21,7 +21,8 @@ import type { Active, ExchangeContext } from './context.js';
 import { errorReply, makeDecoder } from './bodies.js';
 import { encodingOf, headerValue } from './headers.js';
 import { loggedOf, prepare } from './prepare.js';
-import { createRelay, framingOf, headOf, type Relay } from './relays.js';
+import { createRelay, framingOf, headOf } from './relays.js';
+import type { Relay } from './relay.js';
 import { answer, completeReply } from './replies.js';
 import type { ResponseContext } from './responses/shape.js';
 

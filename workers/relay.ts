@@ -1,4 +1,4 @@
-// The per-stream SSE relay: upstream bytes in, whole events out as the same bytes (or think-transformed), outcome tracked.
+// The per-stream SSE relay, and the `Relay` interface every stream relay implements: upstream bytes in, whole events out as the same bytes (or think-transformed), outcome tracked.
 import type { StreamStats, WorkerConfig, WorkerErrorCode } from './protocol.js';
 import { SseFramer, dataOf, type EventSink } from './sse-framer.js';
 import { inspectData } from './inspect.js';
@@ -11,13 +11,31 @@ export interface RelayEnd {
   readonly code: WorkerErrorCode | null;
   readonly message?: string;
 }
+
+/** What the exchange needs of a relay: upstream reads in, bytes for the client out, and how the stream ended. */
+export interface Relay {
+  /** Events (chunks, for bytes) sent toward the client so far: above 0 the request is committed (no retry). */
+  readonly events: number;
+  /** Set once the stream is over (read it after push or flush). */
+  readonly end: RelayEnd | null;
+  /** The upstream sent `[DONE]` (its response may be left to finish, for connection reuse). */
+  readonly sawDone: boolean;
+  push(chunk: Uint8Array): Uint8Array | null;
+  flush(): Uint8Array | null;
+  /** How an upstream that closed cleanly ends the stream: null (complete) or the failure code. */
+  cleanEndCode(): WorkerErrorCode | null;
+  /** The text owed before the end: with `code` set, what a failure ends with when the relay writes it itself. */
+  finishText(code: WorkerErrorCode | null, message?: string): string;
+  stats(): StreamStats;
+}
+
 const D = 0x64;
 const A = 0x61;
 const T = 0x74;
 const COLON = 0x3a;
 const SPACE = 0x20;
 
-export class StreamRelay {
+export class StreamRelay implements Relay {
   readonly #framer: SseFramer;
   readonly #peek = new Peek();
   readonly #think: ThinkTransform | null;

@@ -1,26 +1,9 @@
-// The stream relays an exchange can run, behind one interface: chat's SSE relay (relay.ts), the Responses
+// The stream relays an exchange can run (the `Relay` interface is in relay.ts): chat's SSE relay (relay.ts), the Responses
 // transform (responses-relay.ts) and the binary body of audio/speech (BytesRelay, here).
-import type { HeadMsg, RouteKind, StreamFraming, StreamStats, UpstreamMeta, WorkerConfig, WorkerErrorCode } from './protocol.js';
-import { StreamRelay, type RelayEnd } from './relay.js';
+import type { HeadMsg, RouteKind, StreamFraming, StreamStats, UpstreamMeta, WorkerConfig } from './protocol.js';
+import { StreamRelay, type Relay } from './relay.js';
 import { ResponsesRelay } from './responses-relay.js';
 import type { ResponseContext } from './responses/shape.js';
-
-/** What the exchange needs of a relay: upstream reads in, bytes for the client out, and how the stream ended. */
-export interface Relay {
-  /** Events (chunks, for bytes) sent toward the client so far: above 0 the request is committed (no retry). */
-  readonly events: number;
-  /** Set once the stream is over (read it after push or flush). */
-  readonly end: RelayEnd | null;
-  /** The upstream sent `[DONE]` (its response may be left to finish, for connection reuse). */
-  readonly sawDone: boolean;
-  push(chunk: Uint8Array): Uint8Array | null;
-  flush(): Uint8Array | null;
-  /** How an upstream that closed cleanly ends the stream: null (complete) or the failure code. */
-  cleanEndCode(): WorkerErrorCode | null;
-  /** The text owed before the end: with `code` set, what a failure ends with when the relay writes it itself. */
-  finishText(code: WorkerErrorCode | null, message?: string): string;
-  stats(): StreamStats;
-}
 
 /** How a route's stream reaches the client (HeadMsg.framing); undefined for chat's SSE. */
 export function framingOf(kind: RouteKind): StreamFraming | undefined {

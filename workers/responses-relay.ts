@@ -3,11 +3,10 @@
 import type { StreamStats, WorkerConfig, WorkerErrorCode } from './protocol.js';
 import { SseFramer, dataOf, type EventSink } from './sse-framer.js';
 import { inspectData } from './inspect.js';
-import { errorMessage, type RelayEnd } from './relay.js';
+import { errorMessage, type Relay, type RelayEnd } from './relay.js';
 import { Transcript, usageFrom, type Usage } from './content.js';
 import { ResponsesStream } from './responses/stream.js';
 import type { ResponseContext } from './responses/shape.js';
-import type { Relay } from './relays.js';
 
 /** The text of a failure that ends a started stream (src/errors.ts's messages; test/routes-responses pins them). */
 export const FAILURE_TEXT: Readonly<Partial<Record<WorkerErrorCode, string>>> = {

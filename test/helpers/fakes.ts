@@ -1,7 +1,7 @@
 // Fakes for unit tests of the worker side: an upstream dispatcher driven by the test, a manual clock, a mirror health.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AttemptHandler, AttemptRequest, Controller, Dispatch } from '../../workers/upstream.js';
-import type { Clock } from '../../workers/attempts.js';
+import type { Clock } from '../../workers/clock.js';
 import { MirrorHealth } from '../../workers/protocol.js';
 
 export class FakeController implements Controller {
