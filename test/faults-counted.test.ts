@@ -81,8 +81,6 @@ t.test('401, 404, 405 and the header 400s: one log line and one count each, clie
   }
 });
 
-/** A known defect the lead is to decide on: the assertions run and report `not ok … # TODO` until it is fixed. */
-
 t.test('an unparseable content-length: a 400, counted and logged once (uWS answers it with its own page: a known limit)', async (t) => {
   // uWS 20.51 parses content-length itself: it routes the request (the service answers, counts and logs a JSON
   // 400), then rejects the body and replaces that answer with its own HTML 400 before closing. Recorded in
