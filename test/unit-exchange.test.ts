@@ -1,5 +1,6 @@
 // Exchange (unit, fake dispatcher): credit pauses and resumes the upstream, the first-event and idle limits, replies.
 import t from 'tap';
+import { createGunzip, gzipSync } from 'node:zlib';
 import { Exchange } from '../workers/exchange.js';
 import type { ExchangeContext } from '../workers/context.js';
 import { ModelsCache } from '../workers/models-cache.js';
@@ -119,4 +120,45 @@ t.test('non-stream: the body is collected and replied whole; an upstream error i
   const html = setup(false);
   html.up.last.respond(404, {}, '<html>');
   t.match(html.sent, [{ t: 'reply', status: 404, body: /upstream_404/ }], 'a non-OpenAI error body becomes one');
+});
+
+t.test('gzip: an upstream that ends while decoded events wait for credit still delivers them all, and [DONE]', async (t) => {
+  // The decoder reports its input consumed ('finish') while its last output may still wait, unread, in its own
+  // buffer (the stream paused for credit): the stream must end after the last decoded byte, not at 'finish'. It
+  // ended with upstream_truncated and the last events lost (the faults-backpressure gzip test on Node 22, whose
+  // larger stream buffers hold more of that output).
+  const up = new FakeUpstream();
+  const sent: FromWorker[] = [];
+  let wake: (() => void) | null = null;
+  const ctx: ExchangeContext = {
+    config, health: new MirrorHealth(config.health, 1, 5, 10_000), dispatch: up.dispatch, models: new ModelsCache(0),
+    send: (m) => { sent.push(m); wake?.(); }, flushSoon: () => undefined, finished: () => undefined,
+  };
+  const nextSend = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
+  const body = new TextEncoder().encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true }));
+  const ex = new Exchange(ctx, { t: 'open', id: 9, kind: 'chat', body, reqId: 'r', traceparent: null, credit: 1000, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat');
+  ex.start();
+  // about 30 KB decoded: two of zlib's 16 KB output chunks; the second (with [DONE]) waits while the first uses the credit
+  const events = Array.from({ length: 240 }, (_, i) => ev(100 + (i % 7))).join('');
+  const gz = gzipSync(events + 'data: [DONE]\n\n');
+  up.last.respond(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+  up.last.data(gz);
+  up.last.end(); // the whole compressed body is in: what is left is the client's pace
+  // no credit until the decoder has surely taken all its input: a gunzip of the same bytes, started now, is done
+  await new Promise<void>((resolve) => createGunzip().on('data', () => undefined).on('end', resolve).end(gz));
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  t.notOk(sent.some((m) => m.t === 'end'), 'nothing ends while decoded events wait for credit');
+  let granted = 0;
+  for (let turns = 0; turns < 10_000 && !sent.some((m) => m.t === 'end'); turns++) {
+    const got = sent.reduce((n, m) => n + (m.t === 'data' ? m.chunk.byteLength : 0), 0);
+    if (got > granted) {
+      ex.credit(got - granted); // the client took everything sent so far
+      granted = got;
+    } else {
+      await nextSend();
+    }
+  }
+  t.match(sent.find((m) => m.t === 'end'), { t: 'end', done: true }, 'the stream ends clean ([DONE]), not as upstream_truncated');
+  const data = Buffer.concat(sent.flatMap((m) => (m.t === 'data' ? [Buffer.from(m.chunk)] : []))).toString();
+  t.ok(data === events, `every decoded event went out, in order (${data.length} of ${events.length} bytes; the main thread writes [DONE])`);
 });

@@ -167,6 +167,7 @@ export class Exchange implements Active, AttemptOwner {
       if (d === null) return this.#fail('upstream_bad_response', `Unsupported upstream content-encoding ${encoding}.`, null);
       this.#decoder = d;
       d.on('data', (b: Buffer) => this.#relayChunk(b));
+      d.on('end', () => this.#finishStream()); // its output's end: at 'finish' decoded events may still wait for credit
       d.on('drain', () => {
         this.#decoderFull = false;
         this.#resumeUpstream();
@@ -200,7 +201,7 @@ export class Exchange implements Active, AttemptOwner {
   onEnd(): void {
     if (this.#phase === 'lingering') return this.#over();
     if (this.#phase === 'streaming') {
-      if (this.#decoder) this.#decoder.end(() => this.#finishStream());
+      if (this.#decoder) this.#decoder.end();
       else this.#finishStream();
       return;
     }
