@@ -66,9 +66,9 @@ function readBufferOf(socket: Socket): { buffer: unknown; generator: unknown } {
   return { buffer: get('kBuffer'), generator: get('kBufferGen') };
 }
 
-t.test('each socket of one connector reads into a buffer of its own, the same for every read', async (t) => {
-  // one buffer shared by a thread's sockets stalled a paused gzip stream on Node 22; a buffer allocated per read
-  // cost 16 KB of garbage per read (paced streams: CPU per event up by half)
+t.test('sockets of one connector read at once: each body whole, no buffer made per read', async (t) => {
+  // onRead copies every read out of the connector's one read buffer before the next read lands, so sockets may
+  // share it; a function as onread.buffer would be called after every read (16 KB of garbage per read)
   const a = pattern(TOTAL);
   const b = Buffer.from(pattern(TOTAL).map((x) => x ^ 0x5a));
   const sa = await serve(a);
@@ -76,7 +76,6 @@ t.test('each socket of one connector reads into a buffer of its own, the same fo
   t.teardown(() => { sa.server.close(); sb.server.close(); });
   const connector = boundedConnector(5_000);
   const [x, y] = await Promise.all([connect(sa.port, connector), connect(sb.port, connector)]);
-  const first = [readBufferOf(x).buffer, readBufferOf(y).buffer];
   const got = await Promise.all([x, y].map(async (s) => {
     const pieces: Buffer[] = [];
     s.on('data', (c: Buffer) => pieces.push(c));
@@ -88,7 +87,5 @@ t.test('each socket of one connector reads into a buffer of its own, the same fo
     const r = readBufferOf(s);
     t.ok(Buffer.isBuffer(r.buffer) && (r.buffer as Buffer).length === READ_BYTES, `socket ${i}: a ${READ_BYTES}-byte read buffer`);
     t.notOk(typeof r.generator === 'function', `socket ${i}: no buffer made per read`);
-    t.equal(r.buffer, first[i], `socket ${i}: the same buffer after ${TOTAL / READ_BYTES}+ reads`);
   }
-  t.not(first[0], first[1], 'the two sockets do not share a buffer');
 });

@@ -20,24 +20,12 @@ function onRead(this: Socket, n: number, buf: Buffer): boolean {
 /** undici's connector with bounded reads for `http:` origins; `https:` origins keep undici's TLS defaults. */
 export function boundedConnector(timeoutMs: number): buildConnector.connector {
   const secure = buildConnector({ timeout: timeoutMs });
-  // Each socket gets one read buffer of its own, reused for all its reads (each read is copied out at once).
-  // Measured: one buffer shared by a thread's sockets stalled a paused gzip stream for good on Node 22
-  // (test/faults-backpressure.test.ts; not on Node 20), and a function as `buffer` is called after every read,
-  // so it allocated 16 KB per read. net.Socket reads `onread.buffer` while it is constructed, inside `plain()`:
-  // the getter hands that socket a fresh buffer, the same one however often it is read there.
-  let forSocket: Buffer | null = null;
-  const onread = {
-    get buffer(): Buffer {
-      return (forSocket ??= Buffer.allocUnsafeSlow(READ_BYTES));
-    },
-    callback: onRead as (n: number, buf: Uint8Array) => boolean,
-  };
+  // One read buffer for all the plain sockets of this connector: each read is copied out of it in onRead, before
+  // the next read can land. (A function as `onread.buffer` would be called after every read: 16 KB per read.)
+  const onread = { buffer: Buffer.allocUnsafeSlow(READ_BYTES), callback: onRead as (n: number, buf: Uint8Array) => boolean };
   // net.connect's options, which undici passes through (its types leave out highWaterMark and onread)
   const plain = buildConnector({ timeout: timeoutMs, highWaterMark: READ_BYTES, onread } as buildConnector.BuildOptions);
   return (options, callback) => {
-    if (options.protocol === 'https:') return secure(options, callback);
-    forSocket = null;
-    plain(options, callback);
-    forSocket = null;
+    (options.protocol === 'https:' ? secure : plain)(options, callback);
   };
 }
