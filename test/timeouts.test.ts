@@ -1,7 +1,7 @@
 // Timeouts with their own names (§5), heartbeats, the guide's ×0.8 rule, client stalls, memory shedding.
 import t from 'tap';
 import { startStack, chat, idle, nextEvent, within, KEY, type Stack } from './helpers/harness.js';
-import { openSocket, post } from './helpers/raw.js';
+import { openSocket, post, withoutComments } from './helpers/raw.js';
 import type { SimAbortEvent } from '../src/simulator/index.js';
 import { MemoryMonitor } from '../src/memory.js';
 import type { CollectedMsg } from '../workers/protocol.js';
@@ -11,8 +11,9 @@ async function streamText(s: Stack, model: string): Promise<string> {
   return res.text();
 }
 
+/** The error of the stream's last event (comment lines, such as the writer's `:` probe, are no part of an event). */
 function errorOf(text: string): { code: string; message: string } | null {
-  const last = text.trimEnd().split('\n\n').at(-1) ?? '';
+  const last = withoutComments(text).trimEnd().split('\n\n').at(-1) ?? '';
   if (!last.startsWith('data: {')) return null;
   return (JSON.parse(last.slice(6)) as { error?: { code: string; message: string } }).error ?? null;
 }

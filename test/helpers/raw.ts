@@ -64,3 +64,11 @@ export function openSocket(port: number): Promise<Socket> {
 export function post(path: string, body: string, key: string, extra = ''): string {
   return `POST ${path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`;
 }
+
+/**
+ * An SSE body without its comment lines (`: keep-alive`, the writer's `:` probe), which may stand right before an
+ * event's `data:` line: what is left splits into events at blank lines, as an SSE parser reads them.
+ */
+export function withoutComments(text: string): string {
+  return text.split('\n').filter((line) => !line.startsWith(':')).join('\n');
+}
