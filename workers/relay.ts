@@ -12,6 +12,9 @@ export interface RelayEnd {
   readonly message?: string;
 }
 
+/** How a stream ends when one upstream event passes MAX_EVENT_SIZE (every relay's framer reports it the same way). */
+export const EVENT_TOO_LARGE: RelayEnd = { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' };
+
 /** What the exchange needs of a relay: upstream reads in, bytes for the client out, and how the stream ended. */
 export interface Relay {
   /** Events (chunks, for bytes) sent toward the client so far: above 0 the request is committed (no retry). */
@@ -75,7 +78,7 @@ export class StreamRelay implements Relay {
   push(chunk: Uint8Array): Uint8Array | null {
     if (this.#end) return null;
     this.#framer.scan(chunk, this.#onEvent);
-    if (this.#framer.overflowed && !this.#end) this.#end = { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' };
+    if (this.#framer.overflowed && !this.#end) this.#end = EVENT_TOO_LARGE;
     return this.#out(chunk);
   }
 

@@ -3,7 +3,7 @@
 import type { StreamStats, WorkerConfig, WorkerErrorCode } from './protocol.js';
 import { SseFramer, dataOf, type EventSink } from './sse-framer.js';
 import { inspectData } from './inspect.js';
-import { errorMessage, type Relay, type RelayEnd } from './relay.js';
+import { EVENT_TOO_LARGE, errorMessage, type Relay, type RelayEnd } from './relay.js';
 import { Transcript, usageFrom, type Usage } from './content.js';
 import { ResponsesStream } from './responses/stream.js';
 import type { ResponseContext } from './responses/shape.js';
@@ -47,7 +47,7 @@ export class ResponsesRelay implements Relay {
   push(chunk: Uint8Array): Uint8Array | null {
     if (this.#end) return null;
     this.#framer.scan(chunk, this.#onEvent);
-    if (this.#framer.overflowed && !this.#end) this.#end = { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' };
+    if (this.#framer.overflowed && !this.#end) this.#end = EVENT_TOO_LARGE;
     return this.#take();
   }
 
