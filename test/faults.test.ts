@@ -3,7 +3,7 @@
 import t from 'tap';
 import { startStack, chat, idle, nextEvent, within, KEY, type Stack } from './helpers/harness.js';
 import type { SimAbortEvent } from '../src/simulator/index.js';
-import { withoutComments } from './helpers/raw.js';
+import { sseEvents } from './helpers/raw.js';
 
 interface Events {
   data: string[];
@@ -18,9 +18,7 @@ async function stream(s: Stack, model: string, extra: Record<string, unknown> = 
   const res = await fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat(model, { stream: true, ...extra })) });
   const text = await res.text();
   const out: Events = { data: [], error: null, done: false, status: res.status, text };
-  for (const ev of withoutComments(text).split('\n\n')) {
-    if (!ev.startsWith('data: ')) continue;
-    const payload = ev.slice(6);
+  for (const payload of await sseEvents(text)) {
     if (payload === '[DONE]') out.done = true;
     else {
       const v = JSON.parse(payload) as { error?: { code: string; message: string } };

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import { KEY, chat } from './helpers/harness.js';
-import { openSocket, parseResponse, withoutComments } from './helpers/raw.js';
+import { openSocket, parseResponse, sseEvents } from './helpers/raw.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
@@ -102,8 +102,8 @@ t.test('SIGTERM past SHUTDOWN_GRACE_MS: the remaining stream ends with an error 
   await s.firstEvent;
   p.child.kill('SIGTERM');
   const text = await s.text;
-  const last = withoutComments(text).trimEnd().split('\n\n').at(-1) ?? '';
-  t.match(last, /^data: \{"error":\{.*"code":"shutdown"/, 'one error event says why');
+  const last = (await sseEvents(text)).at(-1) ?? '';
+  t.match(last, /^\{"error":\{.*"code":"shutdown"/, 'one error event says why');
   t.notMatch(text, /\[DONE\]/, 'no fake [DONE]');
   t.equal(await p.exited, 0, 'exit code 0');
 });

@@ -1,7 +1,7 @@
 // Timeouts with their own names (§5), heartbeats, the guide's ×0.8 rule, client stalls, memory shedding.
 import t from 'tap';
 import { startStack, chat, idle, nextEvent, within, KEY, type Stack } from './helpers/harness.js';
-import { openSocket, post, withoutComments } from './helpers/raw.js';
+import { openSocket, post, sseEvents } from './helpers/raw.js';
 import type { SimAbortEvent } from '../src/simulator/index.js';
 import { MemoryMonitor } from '../src/memory.js';
 import type { CollectedMsg } from '../workers/protocol.js';
@@ -12,18 +12,18 @@ async function streamText(s: Stack, model: string): Promise<string> {
 }
 
 /** The error of the stream's last event (comment lines, such as the writer's `:` probe, are no part of an event). */
-function errorOf(text: string): { code: string; message: string } | null {
-  const last = withoutComments(text).trimEnd().split('\n\n').at(-1) ?? '';
-  if (!last.startsWith('data: {')) return null;
-  return (JSON.parse(last.slice(6)) as { error?: { code: string; message: string } }).error ?? null;
+async function errorOf(text: string): Promise<{ code: string; message: string } | null> {
+  const last = (await sseEvents(text)).at(-1) ?? '';
+  if (!last.startsWith('{')) return null;
+  return (JSON.parse(last) as { error?: { code: string; message: string } }).error ?? null;
 }
 
 t.test('STREAM_TIMEOUT ends a long stream with stream_timeout; under load it is × 0.8', async (t) => {
   const s = await startStack(t, { STREAM_TIMEOUT: '1000', MAX_CONCURRENT_CONNECTIONS: '10', STREAM_IDLE_TIMEOUT: '0' });
   const model = 'sim/echo;tokens=200;interval=20';
   let text = await streamText(s, model);
-  t.equal(errorOf(text)?.code, 'stream_timeout');
-  t.match(errorOf(text)?.message, /1000 ms/, 'the normal limit');
+  t.equal((await errorOf(text))?.code, 'stream_timeout');
+  t.match((await errorOf(text))?.message, /1000 ms/, 'the normal limit');
   t.notMatch(text, /\[DONE\]/);
   // 8 held + the new one = 9 of 10 in flight: connection use 90 % > 80 %
   const held: AbortController[] = [];
@@ -34,8 +34,8 @@ t.test('STREAM_TIMEOUT ends a long stream with stream_timeout; under load it is 
     held.push(ac);
   }
   text = await streamText(s, model);
-  t.equal(errorOf(text)?.code, 'stream_timeout');
-  t.match(errorOf(text)?.message, /800 ms/, 'the guide’s rule: STREAM_TIMEOUT × 0.8 above 80 % connection use');
+  t.equal((await errorOf(text))?.code, 'stream_timeout');
+  t.match((await errorOf(text))?.message, /800 ms/, 'the guide’s rule: STREAM_TIMEOUT × 0.8 above 80 % connection use');
   held.forEach((h) => h.abort());
   await idle(s.service);
 });
@@ -47,7 +47,7 @@ t.test('heartbeats keep an idle stream alive but never reset STREAM_IDLE_TIMEOUT
   const text = await streamText(s, model);
   const beats = text.split('\n\n').filter((e) => e === ': keep-alive').length;
   t.ok(beats >= 2, `${beats} keep-alive comments while the upstream was silent`);
-  t.equal(errorOf(text)?.code, 'upstream_idle_timeout', 'and the idle timeout still fired');
+  t.equal((await errorOf(text))?.code, 'upstream_idle_timeout', 'and the idle timeout still fired');
   const ev = await within(aborted, 2000, 'the stalled upstream request being aborted');
   t.equal(ev.eventsSent, 2, 'the upstream request that stalled after 2 events was aborted');
 });
@@ -56,7 +56,7 @@ t.test('DISABLE_CONNECTION_CHECK=true sends no heartbeats', async (t) => {
   const s = await startStack(t, { CONNECTION_CHECK_INTERVAL: '1', DISABLE_CONNECTION_CHECK: 'true', STREAM_IDLE_TIMEOUT: '1500' });
   const text = await streamText(s, 'sim/stall;after=2');
   t.notMatch(text, /keep-alive/);
-  t.equal(errorOf(text)?.code, 'upstream_idle_timeout');
+  t.equal((await errorOf(text))?.code, 'upstream_idle_timeout');
 });
 
 t.test('MAX_CONNECTION_TIME is a hard cap on the main thread', async (t) => {
@@ -64,7 +64,7 @@ t.test('MAX_CONNECTION_TIME is a hard cap on the main thread', async (t) => {
   const model = 'sim/echo;tokens=200;interval=20';
   const aborted = nextEvent<SimAbortEvent>(s.sim, 'abort', (ev) => ev.model === model);
   const text = await streamText(s, model);
-  t.equal(errorOf(text)?.code, 'max_connection_time');
+  t.equal((await errorOf(text))?.code, 'max_connection_time');
   const ev = await within(aborted, 2000, 'the capped stream’s upstream request being aborted');
   t.ok(ev.eventsSent < 200, `its upstream request was cut after ${ev.eventsSent} of 200 events`);
 });

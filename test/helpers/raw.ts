@@ -1,5 +1,7 @@
 // Raw-socket HTTP for tests that need what fetch hides: exact bytes, slow writes, paused reads, early closes.
 import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { sseData } from '../../src/ops/sse.js';
 
 export interface RawResponse {
   readonly status: number;
@@ -65,10 +67,9 @@ export function post(path: string, body: string, key: string, extra = ''): strin
   return `POST ${path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`;
 }
 
-/**
- * An SSE body without its comment lines (`: keep-alive`, the writer's `:` probe), which may stand right before an
- * event's `data:` line: what is left splits into events at blank lines, as an SSE parser reads them.
- */
-export function withoutComments(text: string): string {
-  return text.split('\n').filter((line) => !line.startsWith(':')).join('\n');
+/** The data of every event of a whole SSE body, read by the service's own SSE reader (comment lines skipped). */
+export async function sseEvents(text: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const data of sseData(Readable.from([Buffer.from(text)]))) out.push(data);
+  return out;
 }
