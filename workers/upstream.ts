@@ -2,6 +2,7 @@
 import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { boundedConnector } from './connector.js';
+import { FreeListPool } from './free-pool.js';
 import type { RouteKind, WorkerConfig } from './protocol.js';
 
 const PATHS: Readonly<Record<RouteKind, string>> = {
@@ -76,7 +77,10 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
   };
   // reads of plain-HTTP mirrors bounded (workers/connector.ts); a proxied connection keeps undici's own connector
-  if (!config.httpProxy && !config.httpsProxy) return new Agent({ ...options, connect: boundedConnector(config.connectTimeoutMs) });
+  if (!config.httpProxy && !config.httpsProxy) {
+    const factory = (origin: URL, opts: object): Dispatcher => new FreeListPool(origin, opts);
+    return new Agent({ ...options, connect: boundedConnector(config.connectTimeoutMs), factory });
+  }
   const timeout = config.connectTimeoutMs;
   return new EnvHttpProxyAgent({
     ...options,
