@@ -33,10 +33,14 @@ export class Outbox<T> {
   #turn = false;
   #soon = false;
 
-  constructor(private readonly post: (batch: T[]) => void) {}
+  /** `limit`: a batch this long goes out at the end of the current callback instead of waiting for the turn's end. */
+  constructor(
+    private readonly post: (batch: T[]) => void,
+    private readonly limit = Infinity,
+  ) {}
 
   push(msg: T): void {
-    this.#batch.push(msg);
+    if (this.#batch.push(msg) >= this.limit) this.soon();
     if (!this.#turn) {
       this.#turn = true;
       setImmediate(this.flush);
