@@ -7,7 +7,7 @@ import { Admission } from './admission.js';
 import { MemoryMonitor } from './memory.js';
 import { StreamPool } from './pool/pool.js';
 import { MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
-import { closeListen, createApp, listen, loadUws, type ListenSocket } from './http/uws.js';
+import { createApp, listen, loadUws, type Listener } from './http/uws.js';
 import { mountRoutes } from './http/server.js';
 import type { ActiveExchange, ServiceState } from './state.js';
 import { proxySummary, publicSettings } from './config.js';
@@ -94,10 +94,11 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
   const metrics = config.ENABLE_METRICS ? new Metrics(state, monitor) : null;
   const app = createApp(rt);
   mountRoutes(app, state, monitoringRoutes(state, monitor, metrics));
-  let socket: ListenSocket | null;
+  let listener: Listener | null;
   let port: number;
   try {
-    ({ socket, port } = await listen(rt, app, config.HOST, config.PORT));
+    listener = await listen(rt, app, config.HOST, config.PORT);
+    port = listener.port;
   } catch (e) {
     await pool.close();
     throw e;
@@ -122,8 +123,8 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
     shutdown(graceMs = config.SHUTDOWN_GRACE_MS) {
       shuttingDown ??= (async () => {
         admission.drain();
-        if (socket) closeListen(rt, socket);
-        socket = null;
+        listener?.close();
+        listener = null;
         log.info({ in_flight: state.active.size, grace_ms: graceMs }, 'shutting down: draining in-flight requests');
         if (state.active.size > 0) {
           await new Promise<void>((resolve) => {

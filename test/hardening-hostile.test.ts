@@ -1,7 +1,7 @@
 // Hardening (§1, §8): hostile clients over raw sockets — slowloris, oversized input, header injection, method and
 // path confusion, idle floods, HTTP/1.0, pipelining — each gets a 4xx or a bounded close, never a crash or a held slot.
 import t from 'tap';
-import { closeListen, createApp, listen, loadUws } from '../src/http/uws.js';
+import { createApp, listen, loadUws } from '../src/http/uws.js';
 import { mountRoutes } from '../src/http/server.js';
 import { startStack, chat, idle, KEY } from './helpers/harness.js';
 import { rawHttp, openSocket, post } from './helpers/raw.js';
@@ -287,8 +287,8 @@ void t.test('a route handler that throws answers 500 instead of aborting the pro
       throw new Error('handler fault');
     },
   });
-  const { socket, port } = await listen(rt, app, '127.0.0.1', 0);
-  t.teardown(() => closeListen(rt, socket));
+  const { port, close } = await listen(rt, app, '127.0.0.1', 0);
+  t.teardown(close);
   const r = await rawHttp(port, 'GET /boom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
   t.equal(r.status, 500);
   t.match(JSON.parse(r.body), { error: { code: 'internal_error', type: 'server_error' } });

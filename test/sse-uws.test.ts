@@ -1,7 +1,7 @@
 // The SSE writer over a real uWS socket: the end of a burst never waits in uWS's buffer for more bytes (issue 12 §2).
 import t, { type Test } from 'tap';
 import type { Socket } from 'node:net';
-import { closeListen, createApp, listen, loadUws, type HttpResponse } from '../src/http/uws.js';
+import { createApp, listen, loadUws, type HttpResponse } from '../src/http/uws.js';
 import { UwsSink, writeSseHead } from '../src/http/sse.js';
 import { SseWriter } from '../src/sse/writer.js';
 import { openSocket } from './helpers/raw.js';
@@ -25,8 +25,8 @@ async function server(t: Test): Promise<{ port: number; next(): Promise<Stream> 
     res.onWritable(() => writer.onWritable());
     setImmediate(() => waiting.shift()?.({ writer, res }));
   });
-  const { socket, port } = await listen(rt, app, '127.0.0.1', 0);
-  t.teardown(() => closeListen(rt, socket));
+  const { port, close } = await listen(rt, app, '127.0.0.1', 0);
+  t.teardown(close);
   return { port, next: () => new Promise((r) => waiting.push(r)) };
 }
 

@@ -82,23 +82,51 @@ export function createApp(rt: UwsRuntime): TemplatedApp {
 
 /** uWS ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT. */
 const EXCLUSIVE_PORT = 1;
-type ListenWithOptions = (host: string, port: number, options: number, cb: (s: ListenSocket | false) => void) => void;
 
 /**
- * Listens on host:port (port 0 picks a free one); resolves with the socket and the real port.
- * The port is exclusive: uWS's default SO_REUSEPORT would let a second process on the same port start
- * silently and share the traffic.
+ * Listen sockets per port. uWS gives each a fixed backlog of 512 handshakes waiting for accept(); a burst
+ * beyond that while the loop is busy is dropped by the kernel, and those clients retry after 1 s, 3 s, 7 s
+ * (8000 clients at once: ~2400 ListenOverflows, nginx none). With SO_REUSEPORT the kernel spreads new
+ * connections over all of them: 8 × 512 = 4096, Linux's default somaxconn.
  */
-export function listen(rt: UwsRuntime, app: TemplatedApp, host: string, port: number): Promise<{ socket: ListenSocket; port: number }> {
-  return new Promise((resolve, reject) => {
-    const withOptions = app.listen.bind(app) as unknown as ListenWithOptions;
-    withOptions(host, port, EXCLUSIVE_PORT, (socket) => {
-      if (!socket) reject(new Error(`cannot listen on ${host}:${port} (in use, or not an address of this host)`));
-      else resolve({ socket, port: rt.uws.us_socket_local_port(socket) });
-    });
+export const LISTEN_SOCKETS = 16;
+
+type ListenWithOptions = (host: string, port: number, options: number, cb: (s: ListenSocket | false) => void) => void;
+
+export interface Listener {
+  readonly port: number;
+  /** Stops accepting (connections already open stay). */
+  close(): void;
+}
+
+function listenOne(app: TemplatedApp, host: string, port: number, options: number): Promise<ListenSocket | null> {
+  return new Promise((resolve) => {
+    (app.listen.bind(app) as unknown as ListenWithOptions)(host, port, options, (socket) => resolve(socket || null));
   });
 }
 
-export function closeListen(rt: UwsRuntime, socket: ListenSocket): void {
-  rt.uws.us_listen_socket_close(socket);
+/**
+ * Listens on host:port (port 0 picks a free one). The port must be free: an exclusive listen first proves
+ * nothing else holds it (uWS's default SO_REUSEPORT would let a second process start silently and share the
+ * traffic); then LISTEN_SOCKETS shared sockets take its place on that port. A later process, ours or not, that
+ * listens without SO_REUSEPORT (as this one first does) is refused.
+ */
+export async function listen(rt: UwsRuntime, app: TemplatedApp, host: string, port: number): Promise<Listener> {
+  const probe = await listenOne(app, host, port, EXCLUSIVE_PORT);
+  if (probe === null) throw new Error(`cannot listen on ${host}:${port} (in use, or not an address of this host)`);
+  const real = rt.uws.us_socket_local_port(probe);
+  rt.uws.us_listen_socket_close(probe);
+  const sockets: ListenSocket[] = [];
+  const close = (): void => {
+    for (const s of sockets.splice(0)) rt.uws.us_listen_socket_close(s);
+  };
+  for (let i = 0; i < LISTEN_SOCKETS; i++) {
+    const s = await listenOne(app, host, real, 0);
+    if (s === null) {
+      close();
+      throw new Error(`cannot listen on ${host}:${real} (taken between the check and the listen)`);
+    }
+    sockets.push(s);
+  }
+  return { port: real, close };
 }
