@@ -45,4 +45,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # entrypoint.sh adds --max-old-space-size (75 % of MEMORY_LIMIT_MB) and execs the command below.
 ENTRYPOINT ["/usr/bin/tini", "--", "/app/deploy/entrypoint.sh"]
-CMD ["node", "--expose-gc", "dist/src/main.js"]
+CMD ["node", "--expose-gc", "--max-semi-space-size=8", "dist/src/main.js"]

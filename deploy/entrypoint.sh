@@ -23,7 +23,7 @@ case "$limit" in *[!0-9]*|'') echo "entrypoint: MEMORY_LIMIT_MB must be an integ
 case "$percent" in *[!0-9]*|'') echo "entrypoint: HEAP_PERCENT must be an integer, got '$percent'" >&2; exit 2 ;; esac
 
 if [ "$#" -eq 0 ]; then
-  set -- node --expose-gc dist/src/main.js
+  set -- node --expose-gc --max-semi-space-size=8 dist/src/main.js
 fi
 
 add_heap=0

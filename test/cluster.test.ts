@@ -10,6 +10,7 @@ import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { parse as parseYaml } from 'yaml';
 import { readProfile } from '../src/config.js';
+import { NODE_FLAGS } from '../src/start-command.js';
 import { nextEvent } from './helpers/harness.js';
 import { startSimulator, type SimAbortEvent } from '../src/simulator/index.js';
 import { blocks, directives, findNginx, freePort, nginxDir, nginxTest, renderNginxConf, startCluster, startInstance, ROOT, type Cluster } from './helpers/cluster.js';
@@ -19,6 +20,8 @@ const KEY = 'cluster-key-0123456789';
 const ABORT_BOUND_MS = 250;
 const ROUTES = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/images/generations', '/v1/audio/speech', '/v1/audio/transcriptions', '/v1/audio/translations', '/v1/models', '/health', '/ready', '/status', '/metrics', '/dashboard', '/dashboard/events'];
 const read = (f: string): string => readFileSync(join(ROOT, f), 'utf8');
+/** The start command everywhere (npm start, the Dockerfile's CMD, the entrypoint's default). */
+const START = ['node', ...NODE_FLAGS, 'dist/src/main.js'].join(' ');
 const chat = (model: string): { model: string; messages: Array<{ role: 'user'; content: string }> } => ({
   model,
   messages: [{ role: 'user', content: 'hello' }],
@@ -203,9 +206,9 @@ void t.test('Dockerfile: glibc base, production deps, non-root, tini, the start 
   t.match(df, /^STOPSIGNAL SIGTERM$/m);
   t.match(df, /^HEALTHCHECK .*\n?.*\/health/m);
   t.match(df, /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/app\/deploy\/entrypoint\.sh"\]$/m);
-  t.match(df, /^CMD \["node", "--expose-gc", "dist\/src\/main\.js"\]$/m);
+  t.ok(df.split('\n').includes(`CMD ${JSON.stringify(START.split(' ')).replaceAll('","', '", "')}`), `CMD runs ${START}`);
   t.match(df, /^ENV [^]*PROFILE=basic/m);
-  t.same(JSON.parse(read('package.json')).scripts.start, 'node --expose-gc dist/src/main.js', 'same command as npm start');
+  t.same(JSON.parse(read('package.json')).scripts.start, START, 'same command as npm start');
   const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
   for (const needed of ['src', 'workers', 'profiles', 'deploy/entrypoint.sh', 'package-lock.json', 'tsconfig.json']) {
     t.match(df, new RegExp(`^COPY .*${needed.replace('.', '\\.')}`, 'm'), `copies ${needed}`);
@@ -216,16 +219,16 @@ void t.test('Dockerfile: glibc base, production deps, non-root, tini, the start 
 
 void t.test('deploy/entrypoint.sh sets --max-old-space-size from MEMORY_LIMIT_MB and keeps the command', async (t) => {
   const script = join(ROOT, 'deploy', 'entrypoint.sh');
-  const cmd = ['node', '--expose-gc', 'dist/src/main.js'];
+  const cmd = START.split(' ');
   const run = (env: Record<string, string>, args = cmd): { code: number | null; out: string; err: string } => {
     const r = spawnSync('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', ...env }, encoding: 'utf8' });
     return { code: r.status, out: r.stdout.trim(), err: r.stderr };
   };
-  const heap = (mb: number): string => `node --max-old-space-size=${Math.floor((mb * 75) / 100)} --expose-gc dist/src/main.js`;
+  const heap = (mb: number): string => `node --max-old-space-size=${Math.floor((mb * 75) / 100)} ${START.slice('node '.length)}`;
   t.same(run({}).out, heap(Number(readProfile('basic').MEMORY_LIMIT_MB)), 'default: the basic profile');
   t.same(run({ PROFILE: 'high' }).out, heap(Number(readProfile('high').MEMORY_LIMIT_MB)), 'from the PROFILE file');
   t.same(run({ PROFILE: 'high', MEMORY_LIMIT_MB: '1000' }).out, heap(1000), 'explicit MEMORY_LIMIT_MB wins');
-  t.same(run({ MEMORY_LIMIT_MB: '1000', HEAP_PERCENT: '50' }).out, 'node --max-old-space-size=500 --expose-gc dist/src/main.js');
+  t.same(run({ MEMORY_LIMIT_MB: '1000', HEAP_PERCENT: '50' }).out, `node --max-old-space-size=500 ${START.slice('node '.length)}`);
   t.same(run({ MEMORY_LIMIT_MB: '1000', NODE_OPTIONS: '--max-old-space-size=300' }).out, cmd.join(' '), 'NODE_OPTIONS already sets it');
   t.same(run({}, []).out, heap(Number(readProfile('basic').MEMORY_LIMIT_MB)), 'no arguments: the default command');
   t.same(run({}, ['sh', '-c', 'true']).out, 'sh -c true', 'other commands untouched');

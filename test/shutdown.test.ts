@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { NODE_FLAGS } from '../src/start-command.js';
 import { KEY, chat } from './helpers/harness.js';
 import { openSocket, parseResponse, sseEvents } from './helpers/raw.js';
 
@@ -20,7 +21,7 @@ interface Proc {
 }
 
 async function startProcess(sim: Simulator, env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, ['--expose-gc', MAIN], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', VALID_API_KEYS: KEY, DEEPINFRA_MIRRORS: sim.baseUrl, POOL_SIZE: '1', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -7,6 +7,7 @@ import { freePort, getJson, start, stop, track, waitHttp, type Spawned } from '.
 import { NGINX_BIN, nginxAvailable, writeNginxConf } from './nginx.js';
 import { childPids, fdLimit } from './proc.js';
 import type { SimProc } from './sim.js';
+import { NODE_FLAGS } from '../../src/start-command.js';
 
 export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'before0', 'before'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -55,7 +56,7 @@ export interface Target {
   close(): Promise<void>;
 }
 
-/** Same code as `node --expose-gc dist/src/main.js`, under another path (see svc-entry.ts). */
+/** Same code as `npm start` (node NODE_FLAGS dist/src/main.js), under another path (see svc-entry.ts). */
 const MAIN = fileURLToPath(new URL('./svc-entry.js', import.meta.url));
 
 /** Why a target cannot run here, or null. */
@@ -98,7 +99,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   }
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
   const script = NAMED_ONLY.includes(name) ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
-  const s = start(process.execPath, ['--expose-gc', script], {
+  const s = start(process.execPath, [...NODE_FLAGS, script], {
     cwd,
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -112,6 +113,8 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       SHUTDOWN_GRACE_MS: '1000',
       // node flags for the service under test (e.g. --max-semi-space-size=N), from the bench's own environment
       ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
+      // the before* targets only (an A/B of node flags on one build: --before pointing at this checkout)
+      ...(NAMED_ONLY.includes(name) && process.env['BENCH_BEFORE_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_BEFORE_NODE_OPTIONS'] } : {}),
       // more environment for the service under test (e.g. allocator settings), as JSON
       ...(process.env['BENCH_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_SERVICE_ENV']) as Record<string, string>) : {}),
       ...TARGET_ENV[name],

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/start-command.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const NGINX_CONF = join(ROOT, 'nginx.conf');
@@ -159,11 +160,11 @@ export interface Instance {
 }
 
 /**
- * Starts `node --expose-gc dist/src/main.js` with exactly `env` (plus PATH), cwd `cwd` (so a stray ./.env is not
+ * Starts `node NODE_FLAGS dist/src/main.js` (as npm start does) with exactly `env` (plus PATH), cwd `cwd` (so a stray ./.env is not
  * read), and resolves with the port from its "deepinfra-proxy listening" log line.
  */
 export async function startInstance(id: string, env: Record<string, string>, cwd: string): Promise<Instance> {
-  const proc = spawn(process.execPath, ['--expose-gc', MAIN_JS], {
+  const proc = spawn(process.execPath, [...NODE_FLAGS, MAIN_JS], {
     cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: '0', HOST: '127.0.0.1', INSTANCE_ID: id, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
