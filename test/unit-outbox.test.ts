@@ -2,8 +2,7 @@
 // at the end of the callback that made it BATCH_LIMIT long (issue 13: under load a turn reads tens of thousands of
 // upstream events, and each of them waited for the turn's end), or at once when a stream needs credit (soon()).
 import t from 'tap';
-import { Outbox } from '../workers/protocol.js';
-import { BATCH_LIMIT } from '../workers/engine.js';
+import { BATCH_LIMIT, Outbox } from '../workers/protocol.js';
 
 /** Resolves after the microtasks queued so far (the end of the current callback). */
 const endOfCallback = (): Promise<void> => new Promise((r) => queueMicrotask(r));

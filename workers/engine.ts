@@ -2,7 +2,7 @@
 import { threadId } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
+import { BATCH_LIMIT, MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
 import { createUpstream, type Upstream } from './upstream.js';
 import { Exchange } from './exchange.js';
 import type { Active, ExchangeContext } from './context.js';
@@ -34,15 +34,6 @@ function collectGarbage(): CollectedMsg {
   if (gc) gc();
   return { t: 'collected', collected: gc !== null, heapBeforeMb: Math.round(before / MB), heapAfterMb: Math.round(process.memoryUsage().heapUsed / MB) };
 }
-
-/**
- * Messages toward the main thread go out at the end of the callback that made the batch this long, not only at
- * the end of the turn. Under load one turn reads tens of thousands of upstream events (libuv polls up to
- * 48 × 1024 sockets before the turn moves on), and held for the turn's end each of them waited for all the
- * others: at 8000 paced streams that wait was most of the gap between events. (Inline, a limit of 16 cost 15 %
- * more CPU per short stream than 256, for no better gap.)
- */
-export const BATCH_LIMIT = 256;
 
 /** How often the limits of every request are checked (one sweep serves all: no timer per stream). */
 const SWEEP_MS = 50;

@@ -25,6 +25,16 @@ export function unreachable(x: never): never {
 }
 
 /**
+ * A worker's batch this long goes out at the end of the callback that made it, not only at the end of the turn.
+ * Under load one turn reads tens of thousands of upstream events (libuv polls up to 48 × 1024
+ * sockets before the turn moves on), and held for the turn's end each of them waited for all the others: at
+ * 8000 paced streams that wait was most of the gap between events. (Inline, a limit of 16 cost 15 % more CPU
+ * per short stream than 256, for no better gap. The same limit on the main thread's opens showed no difference
+ * the same-run A/B could tell from noise, so that side still batches per turn.)
+ */
+export const BATCH_LIMIT = 256;
+
+/**
  * The batching both ends of a channel use: messages go out once per event-loop turn (many streams share one
  * port message), or at the end of the current callback after soon() (for messages a paused stream waits on).
  */
