@@ -17,7 +17,10 @@ scenarios: ${SCENARIOS.map((s) => `${s.name}${s.inDefault ? '' : ' (only when na
   none named: the default set (${SCENARIOS.filter((s) => s.inDefault).map((s) => s.name).join(', ')}), written to perf/results/latest.*
 targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2)
 options:
-  --before DIR       a checkout of another build (dist/ built): targets before0 (POOL_SIZE=0) and before (=2) run it
+  --before DIR       a checkout of another build (dist/ built): targets before0 (POOL_SIZE=0) and before (=2) run it,
+                     with the node flags of its own npm start (this build: src/start-command.ts)
+environment: BENCH_NODE_OPTIONS (NODE_OPTIONS for every service target), BENCH_BEFORE_NODE_OPTIONS (before* only:
+  an A/B of node flags on one build), BENCH_SERVICE_ENV (JSON: more environment for the service targets)
   --targets a,b      of ${TARGETS.join(',')} (default: all; soak: nginx,default; nginx is skipped when /usr/sbin/nginx is absent)
   --duration S       seconds of measurement per target (nonstream/stream22 10, events 10, soak 1200; paced: sets events = S×1000/interval)
   --upstream K       sim|static (defaults: static for nonstream, stream22, paced, slowclient, soak; sim for events, leave)

@@ -1,5 +1,5 @@
 // The targets under test: direct (the upstream itself), nginx, and this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,18 @@ export interface Target {
 /** Same code as `npm start` (node NODE_FLAGS dist/src/main.js), under another path (see svc-entry.ts). */
 const MAIN = fileURLToPath(new URL('./svc-entry.js', import.meta.url));
 
+/** The node flags of another build's own `npm start` ("node <flags> dist/src/main.js"), so it runs as it was shipped. */
+function startFlags(dir: string): string[] {
+  try {
+    const start = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: { start?: string } }).scripts?.start ?? '';
+    const words = start.trim().split(/\s+/);
+    if (words[0] === 'node') return words.slice(1).filter((w) => w.startsWith('--'));
+  } catch {
+    /* no package.json: plain node */
+  }
+  return [];
+}
+
 /** Why a target cannot run here, or null. */
 export function unavailable(name: TargetName, opts: TargetOptions = {}): string | null {
   if (name === 'nginx' && !nginxAvailable()) return `${NGINX_BIN} not found (apt-get install -y nginx): nginx skipped`;
@@ -98,8 +110,9 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     };
   }
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
-  const script = NAMED_ONLY.includes(name) ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
-  const s = start(process.execPath, [...NODE_FLAGS, script], {
+  const before = NAMED_ONLY.includes(name);
+  const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
+  const s = start(process.execPath, [...(before ? startFlags(opts.beforeDir ?? '.') : NODE_FLAGS), script], {
     cwd,
     env: {
       PATH: process.env['PATH'] ?? '',
