@@ -166,12 +166,19 @@ app.post('/*', (res) => {
 const send = (m: SimChildMessage): void => {
   process.send?.(m);
 };
+// 16 listen sockets on the port (SO_REUSEPORT, uWS's default), as the service has: with one (512 handshakes
+// waiting for accept()) a proxy opening 8000 upstream connections at once could overflow this server's queue,
+// and the retries (1 s, 3 s) would show up in every target's time to first byte
+const LISTEN_SOCKETS = 16;
 app.listen('127.0.0.1', 0, (token) => {
   if (!token) {
     console.error('static upstream: cannot listen');
     process.exit(1);
   }
   const port = uws.us_socket_local_port(token as unknown as UWS.us_socket);
+  for (let i = 1; i < LISTEN_SOCKETS; i++) app.listen('127.0.0.1', port, (t) => {
+      if (!t) console.error('static upstream: a shared listen failed');
+    });
   send({ type: 'ready', baseUrl: `http://127.0.0.1:${port}/v1/openai`, port });
 });
 process.on('message', (raw: unknown) => {
