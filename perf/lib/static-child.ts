@@ -168,18 +168,22 @@ const send = (m: SimChildMessage): void => {
 };
 // 16 listen sockets on the port (SO_REUSEPORT, uWS's default), as the service has: with one (512 handshakes
 // waiting for accept()) a proxy opening 8000 upstream connections at once could overflow this server's queue,
-// and the retries (1 s, 3 s) would show up in every target's time to first byte
+// and the retries (1 s, 3 s) would show up in every target's time to first byte. (A port picked by binding
+// port 0 cannot be shared afterwards: a free port is found first, then all 16 bind to it.)
 const LISTEN_SOCKETS = 16;
-app.listen('127.0.0.1', 0, (token) => {
-  if (!token) {
-    console.error('static upstream: cannot listen');
-    process.exit(1);
-  }
-  const port = uws.us_socket_local_port(token as unknown as UWS.us_socket);
-  for (let i = 1; i < LISTEN_SOCKETS; i++) app.listen('127.0.0.1', port, (t) => {
-      if (!t) console.error('static upstream: a shared listen failed');
-    });
+type Listen = (host: string, port: number, options: number, cb: (s: UWS.us_listen_socket | false) => void) => void;
+const listenOne = (port: number, options: number): Promise<UWS.us_listen_socket | false> =>
+  new Promise((resolve) => (app.listen.bind(app) as unknown as Listen)('127.0.0.1', port, options, resolve));
+void (async () => {
+  const probe = await listenOne(0, 1);
+  if (!probe) throw new Error('static upstream: cannot listen');
+  const port = uws.us_socket_local_port(probe as unknown as UWS.us_socket);
+  uws.us_listen_socket_close(probe);
+  for (let i = 0; i < LISTEN_SOCKETS; i++) if (!(await listenOne(port, 0))) throw new Error(`static upstream: cannot listen on ${port}`);
   send({ type: 'ready', baseUrl: `http://127.0.0.1:${port}/v1/openai`, port });
+})().catch((e: unknown) => {
+  console.error(String(e));
+  process.exit(1);
 });
 process.on('message', (raw: unknown) => {
   const m = raw as Partial<UpstreamRequest>;
