@@ -22,8 +22,9 @@ t.test('STREAM_TIMEOUT ends a long stream with stream_timeout; under load it is 
   const s = await startStack(t, { STREAM_TIMEOUT: '1000', MAX_CONCURRENT_CONNECTIONS: '10', STREAM_IDLE_TIMEOUT: '0' });
   const model = 'sim/echo;tokens=200;interval=20';
   let text = await streamText(s, model);
-  t.equal((await errorOf(text))?.code, 'stream_timeout');
-  t.match((await errorOf(text))?.message, /1000 ms/, 'the normal limit');
+  let err = await errorOf(text);
+  t.equal(err?.code, 'stream_timeout');
+  t.match(err?.message, /1000 ms/, 'the normal limit');
   t.notMatch(text, /\[DONE\]/);
   // 8 held + the new one = 9 of 10 in flight: connection use 90 % > 80 %
   const held: AbortController[] = [];
@@ -34,8 +35,9 @@ t.test('STREAM_TIMEOUT ends a long stream with stream_timeout; under load it is 
     held.push(ac);
   }
   text = await streamText(s, model);
-  t.equal((await errorOf(text))?.code, 'stream_timeout');
-  t.match((await errorOf(text))?.message, /800 ms/, 'the guide’s rule: STREAM_TIMEOUT × 0.8 above 80 % connection use');
+  err = await errorOf(text);
+  t.equal(err?.code, 'stream_timeout');
+  t.match(err?.message, /800 ms/, 'the guide’s rule: STREAM_TIMEOUT × 0.8 above 80 % connection use');
   held.forEach((h) => h.abort());
   await idle(s.service);
 });

@@ -14,6 +14,7 @@
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
 import { makePlan, parseModel } from '../../src/simulator/index.js';
+import { listen, loadUws } from '../../src/http/uws.js';
 import { chatBody, chatEvents, type Meta } from '../../src/simulator/content.js';
 import type { SimChildMessage, SimChildStats, UpstreamRequest } from './sim-child.js';
 
@@ -166,25 +167,16 @@ app.post('/*', (res) => {
 const send = (m: SimChildMessage): void => {
   process.send?.(m);
 };
-// 16 listen sockets on the port (SO_REUSEPORT, uWS's default), as the service has: with one (512 handshakes
-// waiting for accept()) a proxy opening 8000 upstream connections at once could overflow this server's queue,
-// and the retries (1 s, 3 s) would show up in every target's time to first byte. (A port picked by binding
-// port 0 cannot be shared afterwards: a free port is found first, then all 16 bind to it.)
-const LISTEN_SOCKETS = 16;
-type Listen = (host: string, port: number, options: number, cb: (s: UWS.us_listen_socket | false) => void) => void;
-const listenOne = (port: number, options: number): Promise<UWS.us_listen_socket | false> =>
-  new Promise((resolve) => (app.listen.bind(app) as unknown as Listen)('127.0.0.1', port, options, resolve));
-void (async () => {
-  const probe = await listenOne(0, 1);
-  if (!probe) throw new Error('static upstream: cannot listen');
-  const port = uws.us_socket_local_port(probe as unknown as UWS.us_socket);
-  uws.us_listen_socket_close(probe);
-  for (let i = 0; i < LISTEN_SOCKETS; i++) if (!(await listenOne(port, 0))) throw new Error(`static upstream: cannot listen on ${port}`);
-  send({ type: 'ready', baseUrl: `http://127.0.0.1:${port}/v1/openai`, port });
-})().catch((e: unknown) => {
-  console.error(String(e));
-  process.exit(1);
-});
+// Listens as the service does (src/http/uws.ts: LISTEN_SOCKETS sockets on one port): with a single socket (512
+// handshakes waiting for accept()) a proxy opening 8000 upstream connections at once could overflow this server's
+// queue, and the retries (1 s, 3 s) would show up in every target's time to first byte.
+listen(loadUws(), app, '127.0.0.1', 0).then(
+  ({ port }) => send({ type: 'ready', baseUrl: `http://127.0.0.1:${port}/v1/openai`, port }),
+  (e: unknown) => {
+    console.error(`static upstream: ${String(e)}`);
+    process.exit(1);
+  },
+);
 process.on('message', (raw: unknown) => {
   const m = raw as Partial<UpstreamRequest>;
   const id = m.id ?? 0;
