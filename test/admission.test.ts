@@ -134,6 +134,7 @@ t.test('1000 client disconnects: 1000 upstream aborts, in-flight back to 0', asy
     }),
   );
   t.equal(s.service.state.admission.inFlight, n, `${n} streams in flight`);
+  const connectionsBefore = s.sim.stats.connections;
   const closedAt = new Map<string, number>();
   const delays: number[] = [];
   const allAborted = new Promise<void>((resolve) => {
@@ -155,4 +156,9 @@ t.test('1000 client disconnects: 1000 upstream aborts, in-flight back to 0', asy
   const p50 = pct(delays, 0.5);
   const p99 = pct(delays, 0.99);
   t.ok(p99 < 1000, `CONTRACT §5: every upstream request aborted, p99 ${p99.toFixed(1)} ms < 1 s when ${n} leave at once (p50 ${p50.toFixed(1)} ms)`);
+  // undici reconnects a connection whose request was aborted (nodejs/undici#5845): those connects would have been
+  // made as the aborts were, before this request's
+  const after = await s.client.chat.completions.create({ model: 'sim/echo;tokens=2', messages: [{ role: 'user', content: 'hi' }] });
+  t.equal(after.choices[0]?.finish_reason, 'stop');
+  t.equal(s.sim.stats.connections - connectionsBefore, 1, 'no upstream connection reopened for the aborted requests: one new for the next request');
 });

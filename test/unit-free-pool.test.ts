@@ -4,7 +4,7 @@ import t from 'tap';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { FreeListPool } from '../workers/free-pool.js';
 import { createAgent } from '../workers/upstream.js';
 import { testConfig } from './helpers/harness.js';
@@ -143,6 +143,31 @@ t.test('close waits for requests in flight; destroy fails the waiting ones', asy
   await pool2.destroy(new Error('going away'));
   await Promise.all(failed);
   u2.held.forEach((r) => (r.socket as Socket | null)?.destroy());
+});
+
+t.test('a request aborted in flight does not make its connection open another (nodejs/undici#5845)', async (t) => {
+  const u = await upstream();
+  const pool = new FreeListPool(u.url, { connections: 0, pipelining: 1 });
+  const other = new Client(u.url);
+  t.teardown(async () => { await pool.destroy(); await other.destroy(); u.server.close(); });
+  const ac = new AbortController();
+  const inFlight = request(`${u.url}/hold/1`, { dispatcher: pool, signal: ac.signal });
+  await u.next();
+  const res = u.held.shift()!;
+  res.write('first bytes');
+  const r = await inFlight;
+  const gone = once(res, 'close');
+  const disconnected = once(pool, 'disconnect');
+  ac.abort();
+  await t.rejects(r.body.text(), /abort/i, 'the reader sees the abort');
+  await gone;
+  const [, , err] = (await disconnected) as [URL, unknown, Error & { code?: string }];
+  t.equal(err.code, 'UND_ERR_INFO', "undici's reason for the closed socket: the abort");
+  // A connect made on that close would have been sent before this request's: the upstream counts it first.
+  const r2 = await request(`${u.url}/after`, { dispatcher: other });
+  t.equal(await r2.body.text(), 'ok /after');
+  t.equal(u.connections, 2, 'the aborted request and the request after it: no third connection was opened');
+  t.equal(await get(pool, u, '/again'), 'ok /again', 'the pool still serves requests');
 });
 
 t.test("the service's upstream agent uses this pool for plain-HTTP mirrors", async (t) => {

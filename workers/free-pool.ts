@@ -5,7 +5,12 @@
 // a CPU profile taken while they started (the bench's CPU per paced event could not tell the two pools apart
 // from noise: the walk is cheap per connection, it is the count that grows). This pool keeps the free
 // connections on a stack: a connection goes back on it when undici reports it can take a request ('drain').
-import { Client, Dispatcher, type errors } from 'undici';
+//
+// It also keeps an aborted request from opening a connection. undici 7 puts a request aborted in flight back at
+// the head of its connection's queue when the socket closes, and connects again before it looks at it
+// (nodejs/undici#5845): a stream whose client left cost the mirror one more TCP (and TLS) handshake and an idle
+// connection. Here the connection whose request was aborted refuses that one connect, and is dropped.
+import { Client, Dispatcher, buildConnector, type errors } from 'undici';
 
 type Targets = readonly Dispatcher[];
 
@@ -23,6 +28,9 @@ export class FreeListPool extends Dispatcher {
   /** Connections that can take a request now (a stack: the most recently used first, still connected). */
   #free: Client[] = [];
   readonly #onStack = new WeakSet<Client>();
+  /** Connections whose socket closed because their request was aborted: their next connect is refused. */
+  readonly #abandoned = new WeakSet<Client>();
+  readonly #connect: buildConnector.connector;
   /** Requests waiting for a connection when all `#max` are busy, oldest first from `#head`. */
   #queue: Queued[] = [];
   #head = 0;
@@ -37,6 +45,8 @@ export class FreeListPool extends Dispatcher {
     this.#origin = typeof origin === 'string' ? new URL(origin) : origin;
     this.#options = clientOptions;
     this.#max = connections ?? 0;
+    const c = clientOptions.connect;
+    this.#connect = typeof c === 'function' ? c : buildConnector({ timeout: clientOptions.connectTimeout ?? 10_000, ...c });
   }
 
   get closed(): boolean {
@@ -65,6 +75,7 @@ export class FreeListPool extends Dispatcher {
       this.#needDrain = true;
       return false;
     }
+    this.#abandoned.delete(client);
     if (client.dispatch(opts, handler)) this.#push(client);
     return true;
   }
@@ -78,15 +89,23 @@ export class FreeListPool extends Dispatcher {
       if (this.#clients.has(c) && !c.closed && !c.destroyed) return c;
     }
     if (this.#max > 0 && this.#clients.size >= this.#max) return null;
-    const c = new Client(this.#origin, this.#options);
+    const connect: buildConnector.connector = (options, callback) => {
+      if (this.#abandoned.has(c)) callback(abandoned(), null);
+      else this.#connect(options, callback);
+    };
+    const c = new Client(this.#origin, { ...this.#options, connect });
     this.#clients.add(c);
     c.on('drain', () => this.#onDrain(c));
     c.on('connect', (origin: URL, targets: Targets) => this.emit('connect', origin, [this, ...targets]));
-    c.on('disconnect', (origin: URL, targets: Targets, err: errors.UndiciError) => this.emit('disconnect', origin, [this, ...targets], err));
+    c.on('disconnect', (origin: URL, targets: Targets, err: errors.UndiciError) => {
+      // undici's own reason when a request in flight is aborted (the abort in its client-h1.js)
+      if (err.code === 'UND_ERR_INFO' && err.message === 'aborted') this.#abandoned.add(c);
+      this.emit('disconnect', origin, [this, ...targets], err);
+    });
     c.on('connectionError', (origin: URL, targets: Targets, err: errors.UndiciError) => {
       // as undici's Pool does: a connection that failed to connect is not used again
       this.#clients.delete(c);
-      this.emit('connectionError', origin, [this, ...targets], err);
+      if (!(err instanceof AbandonedError)) this.emit('connectionError', origin, [this, ...targets], err);
       this.#pump();
     });
     return c;
@@ -113,6 +132,7 @@ export class FreeListPool extends Dispatcher {
     while (this.#head < this.#queue.length) {
       const q = this.#queue[this.#head]!;
       this.#queue[this.#head++] = undefined as unknown as Queued;
+      this.#abandoned.delete(c);
       if (!c.dispatch(q.opts, q.handler)) return this.#compact();
     }
     this.#compact();
@@ -176,6 +196,25 @@ export class FreeListPool extends Dispatcher {
     });
     if (callback === undefined) return done;
     void done.then(callback);
+  }
+}
+
+/** The connect refused to a connection whose request was aborted (nothing is waiting for it). */
+class AbandonedError extends Error {
+  readonly code = 'DIP_ABANDONED_CONNECT';
+  constructor() {
+    super('connection not reopened: its request was aborted');
+  }
+}
+
+/** An AbandonedError without a stack: nobody sees it, and 1000 clients leaving at once make 1000 of them. */
+function abandoned(): AbandonedError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new AbandonedError();
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 

@@ -29,6 +29,10 @@ export interface SimStats {
   /** Responses whose last write was not taken in full and that wait for 'drain' now. */
   waitingDrain: number;
   inFlight: number;
+  /** TCP connections accepted (reset() keeps the count of open ones). */
+  connections: number;
+  /** Connections open now. */
+  openConnections: number;
 }
 
 export interface SimAbortEvent { path: string; model: string; at: number; eventsSent: number }
@@ -62,7 +66,7 @@ class SimulatorImpl extends EventEmitter implements Simulator {
   port = 0;
   baseUrl = '';
   readonly requests: SimRequestRecord[] = [];
-  readonly stats: SimStats = { requests: 0, aborts: 0, completed: 0, blockedWrites: 0, waitingDrain: 0, inFlight: 0 };
+  readonly stats: SimStats = { requests: 0, aborts: 0, completed: 0, blockedWrites: 0, waitingDrain: 0, inFlight: 0, connections: 0, openConnections: 0 };
   private modelsDown = false;
   private seq = 0;
   private readonly perModel = new Map<string, number>();
@@ -90,7 +94,12 @@ class SimulatorImpl extends EventEmitter implements Simulator {
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
+      this.stats.connections++;
+      this.stats.openConnections++;
+      s.once('close', () => {
+        this.sockets.delete(s);
+        this.stats.openConnections--;
+      });
     });
   }
 
@@ -102,7 +111,8 @@ class SimulatorImpl extends EventEmitter implements Simulator {
     this.requests.length = 0;
     this.perModel.clear();
     const inFlight = this.stats.inFlight;
-    Object.assign(this.stats, { requests: 0, aborts: 0, completed: 0, blockedWrites: 0, waitingDrain: this.stats.waitingDrain, inFlight });
+    const open = this.stats.openConnections;
+    Object.assign(this.stats, { requests: 0, aborts: 0, completed: 0, blockedWrites: 0, waitingDrain: this.stats.waitingDrain, inFlight, connections: open, openConnections: open });
   }
 
   close(): Promise<void> {
