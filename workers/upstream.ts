@@ -144,12 +144,21 @@ export function isTimeoutError(err: Error): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
-/** Aborts an upstream response unless it is over already. */
+/**
+ * Aborts an upstream response unless it is over already. The errors made on the way (this one, undici's own, the
+ * socket's) are never shown, and Node formats a stack for each when it destroys the socket: with stack traces off
+ * for the call, 1000 clients leaving at once cost 1000 empty stacks instead of 1000 formatted ones.
+ */
 export function abortQuietly(c: Controller): void {
+  if (c.aborted) return;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
-    if (!c.aborted) c.abort(new Error('exchange over'));
+    c.abort(new Error('exchange over'));
   } catch {
     /* the request already finished */
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 
