@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { Client, request } from 'undici';
 import { FreeListPool } from '../workers/free-pool.js';
 import { createAgent } from '../workers/upstream.js';
-import { testConfig } from './helpers/harness.js';
+import { testConfig, within } from './helpers/harness.js';
 import { workerConfig } from '../src/service.js';
 
 interface Upstream {
@@ -168,6 +168,34 @@ t.test('a request aborted in flight does not make its connection open another (n
   t.equal(await r2.body.text(), 'ok /after');
   t.equal(u.connections, 2, 'the aborted request and the request after it: no third connection was opened');
   t.equal(await get(pool, u, '/again'), 'ok /again', 'the pool still serves requests');
+});
+
+t.test("an origin whose last connection was aborted: the Agent closes that origin's pool, and the close completes", async (t) => {
+  const u = await upstream();
+  const agent = createAgent(workerConfig(testConfig({})));
+  t.teardown(async () => { await agent.close(); u.server.close(); });
+  const closing: Promise<void>[] = [];
+  const orig = FreeListPool.prototype.close;
+  FreeListPool.prototype.close = function (this: FreeListPool) {
+    const p = (orig as (this: FreeListPool) => Promise<void>).call(this);
+    closing.push(p);
+    return p;
+  } as typeof orig;
+  t.teardown(() => (FreeListPool.prototype.close = orig));
+  const ac = new AbortController();
+  const inFlight = request(`${u.url}/hold/1`, { dispatcher: agent, signal: ac.signal });
+  await u.next();
+  const res = u.held.shift()!;
+  res.write('first bytes');
+  const r = await inFlight;
+  const gone = once(res, 'close');
+  ac.abort();
+  await t.rejects(r.body.text(), /abort/i);
+  await gone;
+  t.equal(closing.length, 1, 'the Agent closed the pool of the origin with no connection left');
+  await within(Promise.all(closing), 5000, 'the pool closing');
+  const again = await request(`${u.url}/again`, { dispatcher: agent });
+  t.equal(await again.body.text(), 'ok /again', 'the next request to that origin is served (by a new pool)');
 });
 
 t.test("the service's upstream agent uses this pool for plain-HTTP mirrors", async (t) => {

@@ -90,7 +90,9 @@ export class FreeListPool extends Dispatcher {
     }
     if (this.#max > 0 && this.#clients.size >= this.#max) return null;
     const connect: buildConnector.connector = (options, callback) => {
-      if (this.#abandoned.has(c)) callback(abandoned(), null);
+      // refused after the connect that asked returns: undici's resume runs again then, and a close() called in
+      // the meantime (the Agent closes an origin's pool when its last connection goes) can finish
+      if (this.#abandoned.has(c)) queueMicrotask(() => callback(abandoned(), null));
       else this.#connect(options, callback);
     };
     const c = new Client(this.#origin, { ...this.#options, connect });
