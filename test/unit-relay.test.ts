@@ -22,6 +22,10 @@ t.test('Peek: chunks with nothing to read are forwarded unparsed; finish, usage 
   t.equal(peek('{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null}'), 'plain');
   t.equal(peek('{"choices":[{"delta":{},"finish_reason":"stop"}]}'), 'read', 'a finish_reason');
   t.equal(peek('{"choices":[{"delta":{},"finish_reason" : "length"}]}'), 'read', 'spaces around the colon');
+  t.equal(peek('{"choices":[{"delta":{},"finish_reason":\t\r\n"length"}]}'), 'read', "JSON's other whitespace");
+  t.equal(peek('{"choices":[],"usage" :\n{"prompt_tokens":1}}'), 'read', 'a usage object after a newline');
+  t.equal(peek('{"error": "overloaded"}'), 'read', 'an error that is a string');
+  t.equal(peek('{"error" : null ,"choices":[{"finish_reason":null}]}'), 'plain', 'a null error, spaced');
   t.equal(peek('{"choices":[{"finish_reason":null},{"finish_reason":"stop"}]}'), 'read', 'the second choice finishing');
   t.equal(peek('{"choices":[],"usage":{"prompt_tokens":1}}'), 'read', 'a usage object');
   t.equal(peek('{"error":{"message":"x"}}'), 'read', 'an error');

@@ -8,35 +8,37 @@
 /** What a `data:` value is: nothing to forward, the end, a chunk to forward as is, or a chunk to read first. */
 export type Peeked = 'ping' | 'done' | 'malformed' | 'plain' | 'read';
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
-const N = 0x6e;
 
-/** Keys whose non-null value the relay must read, and what a value must start with to count. */
-const KEYS: ReadonlyArray<{ needle: Buffer; wants: (c: number) => boolean }> = [
-  { needle: Buffer.from('"finish_reason"'), wants: (c) => c === QUOTE },
-  { needle: Buffer.from('"usage"'), wants: (c) => c === BRACE },
-  { needle: Buffer.from('"error"'), wants: (c) => c !== N },
-];
+/**
+ * A key whose value the relay must read: "finish_reason" with a string, "usage" with an object, "error" with
+ * anything but null. Not after a backslash (a quote inside a string); JSON's whitespace around the colon.
+ */
+const WANTED = /(?<!\\)(?:"finish_reason"[ \t\r\n]*:[ \t\r\n]*"|"usage"[ \t\r\n]*:[ \t\r\n]*\{|"error"[ \t\r\n]*:[ \t\r\n]*[^ \t\r\nn])/g;
 const DONE = Buffer.from('[DONE]');
 
 const isSpace = (c: number | undefined): boolean => c !== undefined && c <= 0x20;
 
 /**
- * Classifies the data value `b[s, e)`. Searches for the keys are remembered per buffer (events are peeked in
- * order), so each key costs one pass over a read however many events it holds.
+ * Classifies the data value `b[s, e)`. The search is remembered per buffer (events are peeked in order): one
+ * pass of one regular expression over a read finds every key the relay must read, however many events it holds.
+ * (It replaced a Buffer.indexOf per key and per event: `"finish_reason"` is in every event, and Node's indexOf
+ * cost about 0.6 µs a call, 10 % of a 22-event stream's CPU profile.)
  */
 export class Peek {
   #buf: Buffer | null = null;
-  /** Per key: the next occurrence at or after the last position asked (-1: none in the rest of the buffer). */
-  readonly #next = KEYS.map(() => -2);
+  /** The read as latin1 text: one char per byte, so the positions are the buffer's. */
+  #text = '';
+  /** Start and end of the next match at or after the last position asked (start -1: none in the rest). */
+  #next = -2;
+  #end = -1;
 
   /** Drops the remembered read (so it is not kept alive between reads). */
   forget(): void {
     this.#buf = null;
+    this.#text = '';
   }
 
   classify(b: Buffer, s: number, e: number): Peeked {
@@ -47,28 +49,15 @@ export class Peek {
     if (b[e - 1] !== CLOSE_BRACE) return 'malformed';
     if (this.#buf !== b) {
       this.#buf = b;
-      this.#next.fill(-2);
+      this.#text = b.toString('latin1');
+      this.#next = -2;
     }
-    for (let k = 0; k < KEYS.length; k++) if (this.#hasValue(k, b, s, e)) return 'read';
-    return 'plain';
-  }
-
-  /** Whether key k occurs in [s, e) as a key (not inside an escaped string) with a value it wants. */
-  #hasValue(k: number, b: Buffer, s: number, e: number): boolean {
-    const { needle, wants } = KEYS[k]!;
-    let at = this.#next[k]!;
-    for (;;) {
-      if (at !== -1 && at < s) at = b.indexOf(needle, s);
-      this.#next[k] = at;
-      if (at === -1 || at >= e) return false;
-      let p = at + needle.length;
-      while (p < e && isSpace(b[p])) p++;
-      if (b[at - 1] !== BACKSLASH && b[p] === COLON) {
-        p++;
-        while (p < e && isSpace(b[p])) p++;
-        if (p < e && wants(b[p]!)) return true;
-      }
-      at = b.indexOf(needle, at + 1);
+    if (this.#next !== -1 && this.#next < s) {
+      WANTED.lastIndex = s;
+      const m = WANTED.exec(this.#text);
+      this.#next = m === null ? -1 : m.index;
+      this.#end = WANTED.lastIndex;
     }
+    return this.#next !== -1 && this.#next < e && this.#end <= e ? 'read' : 'plain';
   }
 }
