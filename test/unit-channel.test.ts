@@ -18,6 +18,7 @@ function events() {
   const e: StreamEvents = {
     onReply: (m) => heard.push(`reply ${m.status}`), onFail: (m) => heard.push(`fail ${m.code}`), onHead: () => heard.push('head'),
     onData: (m) => heard.push(`data ${Buffer.from(m.chunk).toString()}`), onEnd: (m) => heard.push(`end ${m.done}`), onLost: () => heard.push('lost'),
+    onLast: (d, m) => heard.push(`last ${Buffer.from(d.chunk).toString()} end ${m.done}`),
   };
   return { e, heard };
 }
@@ -56,6 +57,28 @@ t.test('worker messages reach their stream; a stream ends with its reply, fail o
   t.same(a.heard, ['head', 'data x', 'end true'], 'nothing after the end');
   t.same(b.heard, ['fail upstream_timeout']);
   t.equal(ch.load, 0);
+});
+
+t.test('a stream\'s last bytes followed by its end in one batch arrive together (one write for a short stream)', async (t) => {
+  const f = fakePort();
+  const ch = new Channel(f.port, 0);
+  const a = events();
+  const b = events();
+  const c = events();
+  ch.open(open(1), a.e);
+  ch.open(open(2), b.e);
+  ch.open(open(3), c.e);
+  f.deliver([
+    { t: 'head', id: 1, meta }, { t: 'data', id: 1, chunk: Buffer.from('x') }, { t: 'end', id: 1, done: true, stats },
+    { t: 'data', id: 2, chunk: Buffer.from('y') }, { t: 'data', id: 3, chunk: Buffer.from('z') }, { t: 'end', id: 2, done: true, stats },
+    { t: 'end', id: 3, done: false, stats, code: 'upstream_truncated', message: '' },
+  ]);
+  t.same(a.heard, ['head', 'last x end true'], 'data then its end: together');
+  t.same(b.heard, ['data y', 'end true'], "another stream's message between them: apart");
+  t.same(c.heard, ['data z', 'end false'], 'an end with an error: apart (it may close the connection)');
+  t.equal(ch.load, 0, 'all three streams are over');
+  f.deliver([{ t: 'data', id: 1, chunk: Buffer.from('late') }]);
+  t.same(a.heard, ['head', 'last x end true'], 'nothing after the end');
 });
 
 t.test('ready resolves on the worker’s announcement; a lost worker loses each stream once', async (t) => {

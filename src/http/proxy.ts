@@ -192,6 +192,14 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     this.#writer?.push(m.chunk, m.cut === true);
   }
 
+  /** The last bytes and the end in one cork: the head, the events and the end of a short stream go out in one send. */
+  onLast(data: DataMsg, end: EndMsg): void {
+    this.res.cork(() => {
+      this.onData(data);
+      this.onEnd(end);
+    });
+  }
+
   onEnd(m: EndMsg): void {
     const w = this.#writer;
     if (this.#stage !== 'streaming' || !w) return;

@@ -9,6 +9,8 @@ export interface StreamEvents {
   onHead(m: HeadMsg): void;
   onData(m: DataMsg): void;
   onEnd(m: EndMsg): void;
+  /** A stream's last bytes and its end, next to each other in one batch (most short streams): `onData` then `onEnd`. */
+  onLast(data: DataMsg, end: EndMsg): void;
   /** The worker died: the stream is gone (CONTRACT §4 applies). */
   onLost(): void;
 }
@@ -113,9 +115,15 @@ export class Channel {
       const s = this.#streams.get(m.id);
       if (!s) continue; // aborted by the main thread meanwhile
       switch (m.t) {
-        case 'data':
-          s.onData(m);
+        case 'data': {
+          const next = batch[i + 1];
+          if (next !== undefined && next.t === 'end' && next.id === m.id && next.code === undefined) {
+            i++;
+            this.#streams.delete(m.id);
+            s.onLast(m, next);
+          } else s.onData(m);
           break;
+        }
         case 'head':
           s.onHead(m);
           break;
