@@ -194,6 +194,11 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
 
   /** The last bytes and the end in one cork: the head, the events and the end of a short stream go out in one send. */
   onLast(data: DataMsg, end: EndMsg): void {
+    if (this.#stage !== 'streaming') {
+      // (nothing to write: the response is not open for a stream; each does what it does alone)
+      this.onData(data);
+      return this.onEnd(end);
+    }
     this.res.cork(() => {
       this.onData(data);
       this.onEnd(end);
