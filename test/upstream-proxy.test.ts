@@ -162,6 +162,34 @@ void t.test('createAgent through a proxy keeps the per-origin connection cap (ma
   t.same(await Promise.all(requests), [200, 200, 200]);
 });
 
+void t.test('through a proxy, a request aborted in flight does not open another tunnel (nodejs/undici#5845)', async (t) => {
+  const proxy = await proxyFor(t);
+  const held: ServerResponse[] = [];
+  const holding = createServer((_req, res) => {
+    res.write('first bytes');
+    held.push(res);
+  });
+  const plain = createServer((_req, res) => res.end('ok'));
+  for (const s of [holding, plain]) {
+    s.listen(0, '127.0.0.1');
+    await once(s, 'listening');
+  }
+  t.teardown(() => Promise.all([holding, plain].map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); }))));
+  const target = (s: typeof plain): string => `127.0.0.1:${(s.address() as AddressInfo).port}`;
+  const agent = createAgent(workerConfig(testConfig({ HTTP_PROXY: proxy.url })));
+  t.teardown(() => agent.close());
+  const ac = new AbortController();
+  const r = await agent.request({ origin: `http://${target(holding)}`, path: '/hold', method: 'GET', signal: ac.signal });
+  const gone = once(held[0]!, 'close');
+  ac.abort();
+  await t.rejects(r.body.text(), /abort/i, 'the reader sees the abort');
+  await gone;
+  // a tunnel reopened for the aborted request would be asked for before this one
+  const after = await agent.request({ origin: `http://${target(plain)}`, path: '/', method: 'GET' });
+  t.equal(await after.body.text(), 'ok');
+  t.same(proxy.tunnels, [target(holding), target(plain)], 'one tunnel for the aborted request, one for the next: none reopened');
+});
+
 void t.test('a proxy that never answers CONNECT fails the attempt at CONNECT_TIMEOUT, not after minutes', async (t) => {
   const sockets = new Set<Socket>();
   const silent = createNetServer((sock) => {

@@ -77,8 +77,9 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
   };
   // reads of plain-HTTP mirrors bounded (workers/connector.ts); a proxied connection keeps undici's own connector
+  // every origin's connections come from a free list (workers/free-pool.ts), direct or through a proxy's tunnels
+  const factory = (origin: string | URL, opts: object): Dispatcher => new FreeListPool(origin, opts);
   if (!config.httpProxy && !config.httpsProxy) {
-    const factory = (origin: URL, opts: object): Dispatcher => new FreeListPool(origin, opts);
     return new Agent({ ...options, connect: boundedConnector(config.connectTimeoutMs), factory });
   }
   const timeout = config.connectTimeoutMs;
@@ -91,6 +92,7 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     // to the mirror inside the tunnel (the `connect` option above only reaches mirrors that are not proxied)
     proxyTls: { timeout },
     requestTls: { timeout },
+    factory,
     clientFactory: (origin, opts) => new Pool(origin, { ...opts, headersTimeout: timeout }),
   });
 }
