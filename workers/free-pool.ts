@@ -11,6 +11,7 @@
 // (nodejs/undici#5845): a stream whose client left cost the mirror one more TCP (and TLS) handshake and an idle
 // connection. Here the connection whose request was aborted refuses that one connect, and is dropped.
 import { Client, Dispatcher, buildConnector, type errors } from 'undici';
+import { stackless } from './stackless.js';
 
 type Targets = readonly Dispatcher[];
 
@@ -28,7 +29,8 @@ export class FreeListPool extends Dispatcher {
   /** Connections that can take a request now (a stack: the most recently used first, still connected). */
   #free: Client[] = [];
   readonly #onStack = new WeakSet<Client>();
-  /** Connections whose socket closed because their request was aborted: their next connect is refused. */
+  /** Connections whose socket closed because their request was aborted: their next connect is refused (cleared
+   * when undici reports the connection usable again, in #onDrain). */
   readonly #abandoned = new WeakSet<Client>();
   readonly #connect: buildConnector.connector;
   /** Requests waiting for a connection when all `#max` are busy, oldest first from `#head`. */
@@ -75,7 +77,6 @@ export class FreeListPool extends Dispatcher {
       this.#needDrain = true;
       return false;
     }
-    this.#abandoned.delete(client);
     if (client.dispatch(opts, handler)) this.#push(client);
     return true;
   }
@@ -92,7 +93,7 @@ export class FreeListPool extends Dispatcher {
     const connect: buildConnector.connector = (options, callback) => {
       // refused after the connect that asked returns: undici's resume runs again then, and a close() called in
       // the meantime (the Agent closes an origin's pool when its last connection goes) can finish
-      if (this.#abandoned.has(c)) queueMicrotask(() => callback(abandoned(), null));
+      if (this.#abandoned.has(c)) queueMicrotask(() => callback(stackless(() => new AbandonedError()), null));
       else this.#connect(options, callback);
     };
     const c = new Client(this.#origin, { ...this.#options, connect });
@@ -131,10 +132,11 @@ export class FreeListPool extends Dispatcher {
   /** `c` can take a request again: the oldest waiting one, else it goes back on the free stack. */
   #onDrain(c: Client): void {
     if (!this.#clients.has(c)) return;
+    // usable again without reconnecting (an undici that drops the aborted request first): nothing to refuse
+    this.#abandoned.delete(c);
     while (this.#head < this.#queue.length) {
       const q = this.#queue[this.#head]!;
       this.#queue[this.#head++] = undefined as unknown as Queued;
-      this.#abandoned.delete(c);
       if (!c.dispatch(q.opts, q.handler)) return this.#compact();
     }
     this.#compact();
@@ -206,17 +208,6 @@ class AbandonedError extends Error {
   readonly code = 'DIP_ABANDONED_CONNECT';
   constructor() {
     super('connection not reopened: its request was aborted');
-  }
-}
-
-/** An AbandonedError without a stack: nobody sees it, and 1000 clients leaving at once make 1000 of them. */
-function abandoned(): AbandonedError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new AbandonedError();
-  } finally {
-    Error.stackTraceLimit = limit;
   }
 }
 

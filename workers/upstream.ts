@@ -3,6 +3,7 @@ import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { boundedConnector } from './connector.js';
 import { FreeListPool } from './free-pool.js';
+import { stackless } from './stackless.js';
 import type { RouteKind, WorkerConfig } from './protocol.js';
 
 const PATHS: Readonly<Record<RouteKind, string>> = {
@@ -76,9 +77,9 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     connect: { timeout: config.connectTimeoutMs },
     // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
   };
-  // reads of plain-HTTP mirrors bounded (workers/connector.ts); a proxied connection keeps undici's own connector
   // every origin's connections come from a free list (workers/free-pool.ts), direct or through a proxy's tunnels
   const factory = (origin: string | URL, opts: object): Dispatcher => new FreeListPool(origin, opts);
+  // reads of plain-HTTP mirrors bounded (workers/connector.ts); a proxied connection keeps undici's own connector
   if (!config.httpProxy && !config.httpsProxy) {
     return new Agent({ ...options, connect: boundedConnector(config.connectTimeoutMs), factory });
   }
@@ -153,15 +154,13 @@ export function isTimeoutError(err: Error): boolean {
  */
 export function abortQuietly(c: Controller): void {
   if (c.aborted) return;
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    c.abort(new Error('exchange over'));
-  } catch {
-    /* the request already finished */
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  stackless(() => {
+    try {
+      c.abort(new Error('exchange over'));
+    } catch {
+      /* the request already finished */
+    }
+  });
 }
 
 /**
