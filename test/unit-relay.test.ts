@@ -31,6 +31,9 @@ t.test('Peek: chunks with nothing to read are forwarded unparsed; finish, usage 
   t.equal(peek('{"error":{"message":"x"}}'), 'read', 'an error');
   t.equal(peek('{"error":null,"choices":[]}'), 'plain', 'a null error');
   t.equal(peek('{"choices":[{"delta":{"content":"say \\"finish_reason\\":\\"stop\\""}}]}'), 'plain', 'the key quoted inside content is not a key');
+  t.equal(peek('{"choices":[{"delta":{"content":"\\"usage\\": {\\"error\\": 1}"},"finish_reason":null}]}'), 'plain', 'usage and error quoted inside content are not keys');
+  t.equal(peek('{"choices":[{"delta":{"content":"x\\\\"},"finish_reason":"stop"}]}'), 'read', 'a key after a string that ends in an escaped backslash');
+  t.equal(peek('{"choices":[{"delta":{},"finish_reason":null,"stop_reason":null}]}'), 'plain', "vLLM's null stop_reason");
   t.equal(peek('[DONE]'), 'done');
   t.equal(peek('  '), 'ping');
   t.equal(peek(': ping'), 'ping', 'DeepInfra’s data: : ping');
