@@ -133,3 +133,27 @@ t.test('the pooled wire: a batch keeps its order; data travels as views of one t
   t.ok(data.every((m) => m.chunk.buffer === data[0]!.chunk.buffer), 'every chunk a view of the one buffer');
   t.equal(unpack(pack([{ t: 'ready', threadId: 1 }]).packed).length, 1, 'a batch without data goes as it is');
 });
+
+t.test('the pooled wire: a reply whose body is a view of a shared buffer carries only its own bytes', async (t) => {
+  const shared = Buffer.from('other request bytes|{"id":"c"}|more of another');
+  const body = shared.subarray(20, 30);
+  const cross = async (batch: FromWorker[]): Promise<FromWorker[]> => {
+    const { packed, transfer } = pack(batch);
+    const { port1, port2 } = new MessageChannel();
+    const got = new Promise<FromWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpack>[0]) => resolve(unpack(m))));
+    port1.postMessage(packed, transfer);
+    const out = await got;
+    port1.close();
+    return out;
+  };
+  const reply: FromWorker = { t: 'reply', id: 1, status: 200, headers: { 'content-type': 'application/json' }, body, meta, usage: null };
+  for (const [name, batch] of [['alone', [reply]], ['beside data', [{ t: 'data', id: 2, chunk: Buffer.from('x') }, reply]]] as const) {
+    const got = (await cross([...batch])).find((m) => m.t === 'reply');
+    const b = got?.t === 'reply' ? got.body : '';
+    t.ok(b instanceof Uint8Array, `${name}: bytes`);
+    if (typeof b === 'string') continue;
+    t.equal(Buffer.from(b).toString(), '{"id":"c"}', `${name}: the body`);
+    t.equal(b.buffer.byteLength, 10, `${name}: nothing of the shared buffer around it`);
+  }
+  t.equal(body.buffer, shared.buffer, 'the worker\'s own view is left as it was');
+});

@@ -112,7 +112,8 @@ t.test('a stream that fails before its first event is retried; after it, it ends
 t.test('non-stream: the body is collected and replied whole; an upstream error is relayed with its status', async (t) => {
   const ok = setup(false);
   ok.up.last.respond(200, { 'content-type': 'application/json', 'x-ratelimit-remaining-requests': '9', 'set-cookie': ['x'] }, '{"id":"c"}');
-  t.match(ok.sent, [{ t: 'reply', status: 200, body: '{"id":"c"}', headers: { 'content-type': 'application/json', 'x-ratelimit-remaining-requests': '9' } }]);
+  t.match(ok.sent, [{ t: 'reply', status: 200, headers: { 'content-type': 'application/json', 'x-ratelimit-remaining-requests': '9' } }]);
+  t.equal(Buffer.from((ok.sent[0] as { body: Uint8Array }).body).toString(), '{"id":"c"}');
   t.notOk('set-cookie' in (ok.sent[0] as { headers: object }).headers, 'headers are allow-listed');
   const bad = setup(false);
   bad.up.last.respond(422, {}, openAIError('nope'));
@@ -120,6 +121,16 @@ t.test('non-stream: the body is collected and replied whole; an upstream error i
   const html = setup(false);
   html.up.last.respond(404, {}, '<html>');
   t.match(html.sent, [{ t: 'reply', status: 404, body: /upstream_404/ }], 'a non-OpenAI error body becomes one');
+});
+
+t.test('non-stream: a 2xx body goes on as the bytes it came in (invalid UTF-8 is not replaced), its usage read from them', async (t) => {
+  const body = Buffer.concat([Buffer.from('{"id":"c","note":"'), Buffer.from([0xff, 0xc3]), Buffer.from('é","usage":{"prompt_tokens":3,"completion_tokens":4}}')]);
+  const s = setup(false);
+  s.up.last.respond(200, { 'content-type': 'application/json' }, body);
+  const reply = s.sent[0] as { t: string; body: Uint8Array; usage: unknown };
+  t.equal(reply.t, 'reply');
+  t.ok(Buffer.from(reply.body).equals(body), 'byte for byte');
+  t.same(reply.usage, { promptTokens: 3, completionTokens: 4 });
 });
 
 t.test('gzip: an upstream that ends while decoded events wait for credit still delivers them all, and [DONE]', async (t) => {

@@ -74,6 +74,16 @@ export function answerOf(text: string, withContent: boolean): { usage: Usage | n
   return { usage, content: truncate(content) };
 }
 
+/**
+ * answerOf for a body still in bytes: without the text, only the bytes from the last `"usage"` on are decoded
+ * (ASCII bytes never occur inside a multi-byte UTF-8 sequence, so it is the same key the text would have).
+ */
+export function answerOfBytes(body: Buffer, withContent: boolean): { usage: Usage | null; content?: string } {
+  if (withContent) return answerOf(body.toString('utf8'), true);
+  const key = body.lastIndexOf('"usage"');
+  return { usage: key < 0 ? null : usageIn(body.toString('utf8', key)) };
+}
+
 /** The last `"usage": {…}` object of a JSON text, found by matching its braces (strings skipped) and parsed alone. */
 function usageIn(text: string): Usage | null {
   const key = text.lastIndexOf('"usage"');

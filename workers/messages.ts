@@ -85,7 +85,8 @@ export interface ReplyMsg {
   readonly status: number;
   /** Allow-listed headers only, names lowercase; content-type always set. */
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+  /** The upstream's bytes as they came (a 2xx passed through: never decoded here, never encoded again there), or text the worker made. */
+  readonly body: Uint8Array | string;
   readonly meta: UpstreamMeta;
   /** Token usage read from the answer (null: none there). */
   readonly usage: Usage | null;

@@ -2,32 +2,35 @@
 // content-type, a Responses request's chat answer translated, and what the log line takes (usage, opt-in text).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ReplyMsg } from './protocol.js';
-import { answerOf } from './content.js';
+import { answerOf, answerOfBytes } from './content.js';
 import { allowedResponseHeaders, headerValue } from './headers.js';
 import { chatToResponse } from './responses/reply.js';
 import type { ResponseContext } from './responses/shape.js';
 
 export type Answer = Pick<ReplyMsg, 'usage' | 'content'>;
 
-/** Usage (always) and text (LOG_RESPONSE_CONTENT) of a complete answer. */
-export function answer(body: string, withContent: boolean): Answer {
-  const a = answerOf(body, withContent);
+/** Usage (always) and text (LOG_RESPONSE_CONTENT) of a complete answer, as text or as the upstream's bytes. */
+export function answer(body: string | Buffer, withContent: boolean): Answer {
+  const a = typeof body === 'string' ? answerOf(body, withContent) : answerOfBytes(body, withContent);
   return a.content !== undefined ? { usage: a.usage, content: a.content } : { usage: a.usage };
 }
 
 export type Complete =
-  | { readonly ok: true; readonly headers: Record<string, string>; readonly body: string; readonly answer: Answer }
+  | { readonly ok: true; readonly headers: Record<string, string>; readonly body: Buffer | string; readonly answer: Answer }
   | { readonly ok: false; readonly code: 'upstream_bad_response'; readonly message: string };
 
-/** A 2xx body (decoded): relayed as it came, or for a Responses request the `response` object made of it. */
+/**
+ * A 2xx body (content-decoded): relayed as the bytes it came in, or for a Responses request the `response` object
+ * made of it.
+ */
 export function completeReply(upstream: IncomingHttpHeaders, raw: Buffer, responses: ResponseContext | undefined, withContent: boolean): Complete {
   const headers = allowedResponseHeaders(upstream);
-  const text = raw.toString('utf8');
-  const told = answer(text, withContent); // (a Responses answer's usage and text: the chat answer's)
   if (responses === undefined) {
     headers['content-type'] = headerValue(upstream, 'content-type') ?? 'application/json';
-    return { ok: true, headers, body: text, answer: told };
+    return { ok: true, headers, body: raw, answer: answer(raw, withContent) };
   }
+  const text = raw.toString('utf8');
+  const told = answer(text, withContent); // (a Responses answer's usage and text: the chat answer's)
   let chat: unknown;
   try {
     chat = JSON.parse(text);

@@ -18,7 +18,7 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
       data++;
     }
   }
-  if (data === 0) return { packed: batch, transfer: [] };
+  if (data === 0) return { packed: batch.map(exactReply), transfer: [] };
   const d = new Uint8Array(bytes);
   const h = new Int32Array(batch.length + 3 * data);
   const c: FromWorker[] = [];
@@ -27,7 +27,7 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
   for (const m of batch) {
     if (m.t !== 'data') {
       h[k++] = 0;
-      c.push(m);
+      c.push(exactReply(m));
       continue;
     }
     d.set(m.chunk, at);
@@ -38,6 +38,15 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
     h[k++] = m.cut ? 1 : 0;
   }
   return { packed: { d, h, c }, transfer: [d.buffer as ArrayBuffer, h.buffer as ArrayBuffer] };
+}
+
+/**
+ * A reply whose body is a view of a larger buffer (a small socket read lies in Node's shared 8 KB pool) goes with
+ * a copy of just its bytes: cloning the view would copy the whole buffer under it, other requests' bytes included.
+ */
+function exactReply(m: FromWorker): FromWorker {
+  if (m.t !== 'reply' || typeof m.body === 'string' || m.body.byteLength === m.body.buffer.byteLength) return m;
+  return { ...m, body: Uint8Array.prototype.slice.call(m.body) };
 }
 
 export function unpack(posted: Packed | FromWorker[]): FromWorker[] {

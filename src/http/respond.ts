@@ -36,7 +36,7 @@ export function send(
   ctx: ResponseContext,
   status: number,
   contentType: string,
-  body: string,
+  body: string | Uint8Array,
   headers?: Readonly<Record<string, string>>,
   closeConnection = false,
 ): void {
