@@ -15,10 +15,11 @@ import type { ScenarioResult } from './scenarios/types.js';
 const USAGE = `usage: npm run bench -- [scenario ...] [options]
 scenarios: ${SCENARIOS.map((s) => `${s.name}${s.inDefault ? '' : ' (only when named)'}`).join(', ')}
   none named: the default set (${SCENARIOS.filter((s) => s.inDefault).map((s) => s.name).join(', ')}), written to perf/results/latest.*
-targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2)
+targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2), before0/before (--before), go (--go)
 options:
   --before DIR       a checkout of another build (dist/ built): targets before0 (POOL_SIZE=0) and before (=2) run it,
                      with the node flags of its own npm start (this build: src/start-command.ts)
+  --go BIN           a build of the Go version it replaces (james-6-23/Deepinfra2api go-version/, \`go build\`): target go
 environment: BENCH_NODE_OPTIONS (NODE_OPTIONS for every service target), BENCH_BEFORE_NODE_OPTIONS (before* only:
   an A/B of node flags on one build), BENCH_SERVICE_ENV (JSON: more environment for the service targets)
   --targets a,b      of ${TARGETS.join(',')} (default: all; soak: nginx,default; nginx is skipped when /usr/sbin/nginx is absent)
@@ -47,7 +48,7 @@ const { values: v, positionals } = parseArgs({
     interval: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
     upstream: { type: 'string' }, 'nginx-workers': { type: 'string' }, events: { type: 'string' }, 'gen-procs': { type: 'string' },
     clients: { type: 'string' }, sizes: { type: 'string' }, settle: { type: 'string' }, buffer: { type: 'string' }, wait: { type: 'string' },
-    sample: { type: 'string' }, loadgen: { type: 'string' }, before: { type: 'string' },
+    sample: { type: 'string' }, loadgen: { type: 'string' }, before: { type: 'string' }, go: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });

@@ -1,4 +1,4 @@
-// The targets under test: direct (the upstream itself), nginx, and this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2.
+// The targets under test: direct (the upstream itself), nginx, this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2, another build of it, and the Go version it replaces.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +9,14 @@ import { childPids, fdLimit } from './proc.js';
 import type { SimProc } from './sim.js';
 import { NODE_FLAGS } from '../../src/start-command.js';
 
-export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'before0', 'before'] as const;
+export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'before0', 'before', 'go'] as const;
 export type TargetName = (typeof TARGETS)[number];
 /** The service targets (this code, three settings; `before*`: another build of it, --before DIR). */
 export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool', 'before0', 'before'];
-/** Targets run only when named (they need --before). */
-export const NAMED_ONLY: readonly TargetName[] = ['before0', 'before'];
+/** Targets run only when named (they need --before, or --go). */
+export const NAMED_ONLY: readonly TargetName[] = ['before0', 'before', 'go'];
+/** The targets that run another build of this service (--before DIR). */
+const BEFORE: readonly TargetName[] = ['before0', 'before'];
 export const isService = (name: string): boolean => (SERVICE_TARGETS as readonly string[]).includes(name);
 
 /** What each service target sets: `default` sets no POOL_SIZE at all (the service picks; see its /status pool.size). */
@@ -29,7 +31,7 @@ export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
 /** Column headings in the issue's words. */
 export const TARGET_LABEL: Readonly<Record<string, string>> = {
   direct: 'direct', nginx: 'nginx', default: 'default', pool0: 'POOL_SIZE=0', pool: 'pool (POOL_SIZE=2)',
-  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2',
+  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2', go: 'Go version',
 };
 
 export interface TargetOptions {
@@ -37,6 +39,8 @@ export interface TargetOptions {
   nginxWorkers?: number;
   /** A checkout of another build of the service (its dist/ built), for the before* targets. */
   beforeDir?: string;
+  /** A binary of the Go version (james-6-23/Deepinfra2api, go-version/: `go build`), for the go target. */
+  goBin?: string;
 }
 
 export interface Target {
@@ -74,7 +78,8 @@ function startFlags(dir: string): string[] {
 /** Why a target cannot run here, or null. */
 export function unavailable(name: TargetName, opts: TargetOptions = {}): string | null {
   if (name === 'nginx' && !nginxAvailable()) return `${NGINX_BIN} not found (apt-get install -y nginx): nginx skipped`;
-  if (NAMED_ONLY.includes(name) && opts.beforeDir === undefined) return `${name} needs --before DIR (a checkout with dist/ built): skipped`;
+  if (BEFORE.includes(name) && opts.beforeDir === undefined) return `${name} needs --before DIR (a checkout with dist/ built): skipped`;
+  if (name === 'go' && opts.goBin === undefined) return 'go needs --go BIN (a build of the Go version): skipped';
   return null;
 }
 
@@ -109,8 +114,9 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       },
     };
   }
+  if (name === 'go') return startGo(sim, port, opts.goBin ?? 'deepinfra-go');
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
-  const before = NAMED_ONLY.includes(name);
+  const before = BEFORE.includes(name);
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
   const s = start(process.execPath, [...(before ? startFlags(opts.beforeDir ?? '.') : NODE_FLAGS), script], {
     cwd,
@@ -127,7 +133,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       // node flags for the service under test (e.g. --max-semi-space-size=N), from the bench's own environment
       ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
       // the before* targets only (an A/B of node flags on one build: --before pointing at this checkout)
-      ...(NAMED_ONLY.includes(name) && process.env['BENCH_BEFORE_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_BEFORE_NODE_OPTIONS'] } : {}),
+      ...(before && process.env['BENCH_BEFORE_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_BEFORE_NODE_OPTIONS'] } : {}),
       // more environment for the service under test (e.g. allocator settings), as JSON
       ...(process.env['BENCH_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_SERVICE_ENV']) as Record<string, string>) : {}),
       ...TARGET_ENV[name],
@@ -142,6 +148,44 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   return {
     name, origin, pids: () => [s.pid], mainPid: s.pid, status,
     describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`,
+    exited: () => exitInfo(s),
+    close: async () => {
+      await stop(s.child, 'SIGTERM', 8000);
+      rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The Go version with the settings it shares with this service, and its own extras off: no random delay before
+ * each upstream request (PERFORMANCE_MODE=fast still waits 0-100 ms), no per-request log lines. Its
+ * DEEPINFRA_MIRRORS entries are whole endpoint URLs, and it answers GET /health.
+ */
+async function startGo(sim: SimProc, port: number, bin: string): Promise<Target> {
+  const origin = `http://127.0.0.1:${port}`;
+  const cwd = mkdtempSync(join(tmpdir(), 'bench-go-'));
+  const s = start(bin, [], {
+    cwd,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      PORT: String(port),
+      DEEPINFRA_MIRRORS: `${sim.baseUrl}/chat/completions`,
+      VALID_API_KEYS: 'linux.do',
+      MAX_CONCURRENT_CONNECTIONS: '20000',
+      CONNECTION_QUEUE_SIZE: '20000',
+      PERFORMANCE_MODE: 'fast',
+      RANDOM_DELAY_MIN: '0',
+      RANDOM_DELAY_MAX: '0',
+      ENABLE_DETAILED_LOGGING: 'false',
+      MEMORY_LIMIT_MB: '16384',
+    },
+  });
+  track(s.child);
+  await waitHttp(`${origin}/health`, s);
+  return {
+    name: 'go', origin, pids: () => [s.pid], mainPid: undefined, status: async () => null,
+    describe: `the Go version (${bin}), PERFORMANCE_MODE=fast, no random delay, detailed logging off`,
     exited: () => exitInfo(s),
     close: async () => {
       await stop(s.child, 'SIGTERM', 8000);

@@ -27,7 +27,11 @@ export async function eachTarget<T>(
 ): Promise<Map<TargetName, T>> {
   const out = new Map<TargetName, T>();
   for (const name of o.targets) {
-    const topts = { nginxWorkers: num(o.flags['nginx-workers'], 1, true), ...(o.flags['before'] ? { beforeDir: o.flags['before'] } : {}) };
+    const topts = {
+      nginxWorkers: num(o.flags['nginx-workers'], 1, true),
+      ...(o.flags['before'] ? { beforeDir: o.flags['before'] } : {}),
+      ...(o.flags['go'] ? { goBin: o.flags['go'] } : {}),
+    };
     const why = unavailable(name, topts);
     if (why) {
       if (!notes.includes(why)) notes.push(why);
