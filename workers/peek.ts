@@ -14,13 +14,9 @@ const CLOSE_BRACE = 0x7d;
 
 /**
  * A key whose value the relay must read: "finish_reason" with a string, "usage" with an object, "error" with
- * anything but null; JSON's whitespace around the colon. A key quoted inside a string cannot match: its closing
- * quote follows a backslash (`\"usage\"`). The first alternative is the key's tail, `_reason"`: an expression
- * that starts with a quote is tried at every quote of the read, and JSON is mostly quotes (this one is ~4× faster
- * over a 22-event read, 1.5 against 6.9 µs). It also matches other `…_reason` keys with a string value: those
- * events take the parsing path, which finds no finish_reason there (slower, never wrong).
+ * anything but null. Not after a backslash (a quote inside a string); JSON's whitespace around the colon.
  */
-const WANTED = /_reason"[ \t\r\n]*:[ \t\r\n]*"|"usage"[ \t\r\n]*:[ \t\r\n]*\{|"error"[ \t\r\n]*:[ \t\r\n]*[^ \t\r\nn]/g;
+const WANTED = /(?<!\\)(?:"finish_reason"[ \t\r\n]*:[ \t\r\n]*"|"usage"[ \t\r\n]*:[ \t\r\n]*\{|"error"[ \t\r\n]*:[ \t\r\n]*[^ \t\r\nn])/g;
 const DONE = Buffer.from('[DONE]');
 
 const isSpace = (c: number | undefined): boolean => c !== undefined && c <= 0x20;
