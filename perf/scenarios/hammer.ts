@@ -2,9 +2,10 @@
 import { usage } from '../lib/proc.js';
 import type { UpstreamKind } from '../lib/sim.js';
 import { runSseLoad } from '../lib/sse-run.js';
-import type { TargetName } from '../lib/targets.js';
+import type { SimProc } from '../lib/sim.js';
+import type { Target, TargetName } from '../lib/targets.js';
 import { hammer, wrkAvailable } from '../lib/wrk.js';
-import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTarget, num, upstreamKind, type CpuSplit } from './common.js';
+import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTarget, fmt, num, upstreamKind, type CpuSplit } from './common.js';
 import type { RunOptions } from './types.js';
 
 export interface HammerRow {
@@ -17,6 +18,8 @@ export interface HammerRow {
   rssMb: number;
   /** stream22: streams checked before the load, and the events each carried (incl. [DONE]). */
   checked?: { done: number; of: number; eventsEach: number };
+  /** Proxy CPU per request of every round (--rounds), in the order they ran; this row is the median round. */
+  roundsUs: number[];
 }
 
 export interface HammerSetup {
@@ -28,9 +31,16 @@ export interface HammerSetup {
   /** The load in words, e.g. "wrk -t2 -c50". */
   load: string;
   upstream: UpstreamKind;
+  /** Rounds over all targets (--rounds): each target measured this many times, interleaved with the others. */
+  rounds: number;
 }
 
-/** Runs the load against every target; `stream` asks for SSE (each response checked first by 5 real SSE reads). */
+/**
+ * Runs the load against every target; `stream` asks for SSE (each response checked first by 5 real SSE reads).
+ * With --rounds N the targets are measured N times in turn (nginx, default, …, nginx, default, …), each with a
+ * fresh process, and each row is the target's median round by proxy CPU: a shared machine's slow minute then
+ * lands on every target once instead of on one.
+ */
 export async function hammerTargets(
   o: RunOptions, notes: string[], model: string, stream: boolean,
 ): Promise<{ rows: Map<TargetName, HammerRow>; setup: HammerSetup }> {
@@ -45,9 +55,10 @@ export async function hammerTargets(
     tool: !autocannon ? 'wrk' : wrkAvailable() ? 'autocannon' : 'autocannon (wrk not installed: apt-get install -y wrk)',
     upstream: upstreamKind(o, 'static'),
     load: '',
+    rounds: num(o.flags['rounds'], 1),
   };
   setup.load = autocannon ? `${setup.tool} -c${setup.connections}` : `wrk -t${setup.threads} -c${setup.connections}`;
-  const rows = await eachTarget(o, notes, async (t, sim): Promise<HammerRow> => {
+  const measure = async (t: Target, sim: SimProc): Promise<HammerRow> => {
     const url = t.origin + CHAT_PATH;
     let checked: HammerRow['checked'];
     if (stream) {
@@ -62,10 +73,30 @@ export async function hammerTargets(
     const n = Math.max(1, r.requests);
     return {
       tool: r.tool, rps: r.rps, p50: r.p50, p99: r.p99, requests: r.requests, bad: r.bad,
-      cpu: cpuSplit(t, b, a, n), upUs: ((as.cpuMs - bs.cpuMs) * 1000) / n, rssMb: MB(a.u.rssKb), checked,
+      cpu: cpuSplit(t, b, a, n), upUs: ((as.cpuMs - bs.cpuMs) * 1000) / n, rssMb: MB(a.u.rssKb), checked, roundsUs: [],
     };
-  }, {}, setup.upstream);
+  };
+  const all = new Map<TargetName, HammerRow[]>();
+  for (let k = 0; k < setup.rounds; k++) {
+    const got = await eachTarget(o, k === 0 ? notes : [], measure, {}, setup.upstream);
+    for (const [name, row] of got) all.set(name, [...(all.get(name) ?? []), row]);
+  }
+  const rows = new Map<TargetName, HammerRow>();
+  for (const [name, rs] of all) {
+    const sorted = [...rs].sort((x, y) => x.cpu.totalUs - y.cpu.totalUs);
+    rows.set(name, { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsUs: rs.map((r) => r.cpu.totalUs) });
+  }
   return { rows, setup };
+}
+
+/** With --rounds: each target's CPU per unit in every round, for the notes. */
+export function roundNotes(rows: Map<TargetName, HammerRow>, setup: HammerSetup, unit: string): string[] {
+  if (setup.rounds <= 1) return [];
+  return [
+    `${setup.rounds} rounds (--rounds): the targets were measured in turn, each round with fresh processes; every row is the target's median round by proxy CPU (with an even count, the lower of the middle two).`,
+    ...[...rows].filter(([name]) => name !== 'direct')
+      .map(([name, r]) => `${name} proxy CPU µs/${unit}, rounds in order: ${r.roundsUs.map((v) => fmt(v)).join(', ')}`),
+  ];
 }
 
 export const HAMMER_NOTES = [

@@ -1,7 +1,7 @@
 // Scenario nonstream: non-stream requests/s under wrk -t2 -c50 against a static upstream; proxy CPU-µs per request, main thread split from the rest.
 import type { TargetName } from '../lib/targets.js';
 import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, kfmt, pct, ratio, splitCells } from './common.js';
-import { HAMMER_NOTES, hammerTargets } from './hammer.js';
+import { HAMMER_NOTES, hammerTargets, roundNotes } from './hammer.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow } from './types.js';
 
 export const nonstream: Scenario = {
@@ -24,7 +24,7 @@ export const nonstream: Scenario = {
         svc(name, fmt(r.cpu.totalUs)), svc(name, ratio(r.cpu.totalUs, nginx?.cpu.totalUs)), ...splitCells(r.cpu, inline),
         fmt(r.upUs), String(r.bad), svc(name, fmt(r.rssMb, 0)),
       ]),
-      notes: [...notes, ...HAMMER_NOTES, SPLIT_NOTE,
+      notes: [...notes, ...HAMMER_NOTES, SPLIT_NOTE, ...roundNotes(rows, setup, 'req'),
         ...[...rows].filter(([, r]) => r.cpu.busiest.length > 0).map(([name, r]) => `${name} busiest other threads, µs/req: ${r.cpu.busiest.join(', ')}`)],
     };
     const bars: Bar[] = [...rows].filter(([n]) => n !== 'direct').map(([target, r]) => ({ group: 'nonstream: proxy CPU µs per request', target, value: r.cpu.totalUs }));

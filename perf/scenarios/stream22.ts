@@ -1,7 +1,7 @@
 // Scenario stream22: 22-event streams hammered like nonstream (wrk -t2 -c50, static upstream): streams/s, proxy CPU-µs per stream and per event, main thread apart.
 import type { TargetName } from '../lib/targets.js';
 import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, kfmt, num, pct, ratio, splitCells, type CpuSplit } from './common.js';
-import { HAMMER_NOTES, hammerTargets } from './hammer.js';
+import { HAMMER_NOTES, hammerTargets, roundNotes } from './hammer.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow } from './types.js';
 
 /** A per-stream split divided by the events in a stream. */
@@ -34,7 +34,7 @@ export const stream22: Scenario = {
         ...splitCells(ev.get(name), inline), fmt(r.cpu.mainUs), kfmt(ceiling(r.cpu.mainUs)),
         fmt(r.upUs), String(r.bad), r.checked ? `${r.checked.done}/${r.checked.of} × ${fmt(r.checked.eventsEach, 0)} ev` : '–', svc(name, fmt(r.rssMb, 0)),
       ]),
-      notes: [...notes, ...HAMMER_NOTES, SPLIT_NOTE,
+      notes: [...notes, ...HAMMER_NOTES, SPLIT_NOTE, ...roundNotes(rows, setup, 'stream'),
         `"checked": before the load, 5 streams read by the SSE generator: complete ones (ending in [DONE]) × events each, [DONE] included (expect ${events + 1}).`,
         'wrk counts a stream when its chunked response ends; it does not parse events. µs/event = µs/stream ÷ the data events in a stream.',
         ...[...rows].filter(([, r]) => r.cpu.busiest.length > 0).map(([name, r]) => `${name} busiest other threads, µs/stream: ${r.cpu.busiest.join(', ')}`)],
