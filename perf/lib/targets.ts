@@ -55,6 +55,8 @@ export interface Target {
   status(): Promise<Record<string, unknown> | null>;
   /** One line on how the target runs (e.g. the pool size the default chose). */
   describe: string;
+  /** The service runs its worker code on the main thread (/status pool.inline): POOL_SIZE=0, or the default on ≤ 2 cores. */
+  inline: boolean;
   /** null while running; else why it stopped plus the tail of its output. */
   exited(): string | null;
   close(): Promise<void>;
@@ -93,7 +95,7 @@ function exitInfo(s: Spawned): string | null {
 export async function startTarget(name: TargetName, sim: SimProc, env: Record<string, string> = {}, opts: TargetOptions = {}): Promise<Target> {
   const noStatus = async (): Promise<null> => null;
   if (name === 'direct') {
-    return { name, origin: sim.origin, pids: () => [], mainPid: undefined, status: noStatus, describe: `the ${sim.kind} upstream itself`, exited: () => null, close: async () => {} };
+    return { name, origin: sim.origin, pids: () => [], mainPid: undefined, status: noStatus, describe: `the ${sim.kind} upstream itself`, inline: false, exited: () => null, close: async () => {} };
   }
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -107,7 +109,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     const group = [s.pid, ...childPids(s.pid)];
     return {
       name, origin, pids: () => group, mainPid: undefined, status: noStatus,
-      describe: `nginx ${workers > 0 ? workers : 'auto'} worker(s), proxy_pass, proxy_buffering off`, exited: () => exitInfo(s),
+      describe: `nginx ${workers > 0 ? workers : 'auto'} worker(s), proxy_pass, proxy_buffering off`, inline: false, exited: () => exitInfo(s),
       close: async () => {
         await stop(s.child, 'SIGTERM', 5000);
         rmSync(dir, { recursive: true, force: true });
@@ -148,6 +150,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   return {
     name, origin, pids: () => [s.pid], mainPid: s.pid, status,
     describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`,
+    inline: pool?.inline === true,
     exited: () => exitInfo(s),
     close: async () => {
       await stop(s.child, 'SIGTERM', 8000);
@@ -186,6 +189,7 @@ async function startGo(sim: SimProc, port: number, bin: string): Promise<Target>
   return {
     name: 'go', origin, pids: () => [s.pid], mainPid: undefined, status: async () => null,
     describe: `the Go version (${bin}), PERFORMANCE_MODE=fast, no random delay, detailed logging off`,
+    inline: false,
     exited: () => exitInfo(s),
     close: async () => {
       await stop(s.child, 'SIGTERM', 8000);

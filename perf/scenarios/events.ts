@@ -1,7 +1,7 @@
 // Scenario events: streamed events/s over a few long unpaced streams, proxy CPU-µs per event (main thread apart) and simulator CPU-µs per event.
 import { usage, type Usage } from '../lib/proc.js';
 import { runSseLoad } from '../lib/sse-run.js';
-import { CHAT_PATH, MB, SPLIT_COLUMNS, SPLIT_NOTE, cpuSnap, cpuSplit, eachTarget, fmt, num, ratio, splitCells, upstreamKind, type CpuSnap, type CpuSplit } from './common.js';
+import { CHAT_PATH, MB, SPLIT_COLUMNS, SPLIT_NOTE, cpuSnap, cpuSplit, eachTarget, fmt, inlineRow, num, ratio, splitCells, upstreamKind, type CpuSnap, type CpuSplit } from './common.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult } from './types.js';
 
 interface Row { eventsPerS: number; proxyUs: number; cpu: CpuSplit; simUs: number; done: number; bad: number; rssMb: number; ttfeP50: number }
@@ -37,7 +37,7 @@ export const events: Scenario = {
       };
     }, {}, upstreamKind(o, 'sim'));
     const direct = rows.get('direct');
-    const inline = rows.get('pool0')?.proxyUs;
+    const inline = inlineRow(rows)?.proxyUs;
     const nginx = rows.get('nginx');
     const table = {
       title: `events — ${streams} concurrent streams of ${tokens} events, interval 0, ${duration} s`,

@@ -1,6 +1,6 @@
 // Scenario nonstream: non-stream requests/s under wrk -t2 -c50 against a static upstream; proxy CPU-µs per request, main thread split from the rest.
 import type { TargetName } from '../lib/targets.js';
-import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, kfmt, pct, ratio, splitCells } from './common.js';
+import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, inlineRow, kfmt, pct, ratio, splitCells } from './common.js';
 import { HAMMER_NOTES, hammerTargets, roundNotes } from './hammer.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow } from './types.js';
 
@@ -13,7 +13,7 @@ export const nonstream: Scenario = {
     const notes: string[] = [];
     const { rows, setup } = await hammerTargets(o, notes, model, false);
     const nginx = rows.get('nginx');
-    const inline = rows.get('pool0')?.cpu.totalUs;
+    const inline = inlineRow(rows)?.cpu.totalUs;
     const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
     const table = {
       title: `nonstream — ${setup.load}, ${setup.duration} s (after ${setup.warmup} s warm-up), ${setup.upstream} upstream, model "${model}"`,

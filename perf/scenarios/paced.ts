@@ -3,7 +3,7 @@ import { fdLimit, Sampler, type Usage } from '../lib/proc.js';
 import { runSseLoad } from '../lib/sse-run.js';
 import type { TargetName } from '../lib/targets.js';
 import {
-  CHAT_PATH, MB, SPLIT_COLUMNS, SPLIT_NOTE, ceiling, cpuSnap, cpuSplit, eachTarget, fmt, kfmt, num, pct, ratio, splitCells, upstreamKind,
+  CHAT_PATH, MB, SPLIT_COLUMNS, SPLIT_NOTE, ceiling, cpuSnap, cpuSplit, eachTarget, fmt, inlineRow, kfmt, num, pct, ratio, splitCells, upstreamKind,
   warmStreams, type CpuSplit,
 } from './common.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow, Table } from './types.js';
@@ -67,7 +67,7 @@ export const paced: Scenario = {
       }, { MAX_CONCURRENT_CONNECTIONS: String(Math.max(20000, n * 2)) }, upstream);
       byLevel.set(n, rows);
       const nginx = rows.get('nginx');
-      const inline = rows.get('pool0')?.proxyUs;
+      const inline = inlineRow(rows)?.proxyUs;
       const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
       tables.push({
         title: `paced — ${n} streams × ${events} events at ${fmt(1000 / interval, 0)}/s (${fmt(streamS, 1)} s each), ${ramp > 0 ? `opened at ${ramp}/s` : 'opened at once'}, ${upstream} upstream, ${procs} generator process(es)`,
@@ -98,7 +98,7 @@ export const paced: Scenario = {
     const rows = byLevel.get(top);
     if (rows) {
       const nginx = rows.get('nginx'), def = rows.get('default');
-      const inline = rows.get('pool0')?.proxyUs;
+      const inline = inlineRow(rows)?.proxyUs;
       const cells = (f: (r: Row) => SummaryCell | undefined): SummaryRow['cells'] =>
         Object.fromEntries([...rows].filter(([n]) => n !== 'direct').map(([n, r]) => [n, f(r)]).filter(([, c]) => c !== undefined));
       const under = (a: number | undefined, k: number, b: number | undefined): boolean | undefined =>

@@ -1,6 +1,6 @@
 // Scenario stream22: 22-event streams hammered like nonstream (wrk -t2 -c50, static upstream): streams/s, proxy CPU-µs per stream and per event, main thread apart.
 import type { TargetName } from '../lib/targets.js';
-import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, kfmt, num, pct, ratio, splitCells, type CpuSplit } from './common.js';
+import { SPLIT_COLUMNS, SPLIT_NOTE, ceiling, fmt, inlineRow, kfmt, num, pct, ratio, splitCells, type CpuSplit } from './common.js';
 import { HAMMER_NOTES, hammerTargets, roundNotes } from './hammer.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow } from './types.js';
 
@@ -22,7 +22,7 @@ export const stream22: Scenario = {
     const { rows, setup } = await hammerTargets(o, notes, model, true);
     const nginx = rows.get('nginx');
     const ev = new Map([...rows].map(([n, r]) => [n, perEvent(r.cpu, events)]));
-    const inline = ev.get('pool0')?.totalUs;
+    const inline = inlineRow(ev)?.totalUs;
     const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
     const table = {
       title: `stream22 — ${events}-event streams, ${setup.load}, ${setup.duration} s (after ${setup.warmup} s warm-up), ${setup.upstream} upstream, model "${model}"`,
