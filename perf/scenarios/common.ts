@@ -16,6 +16,9 @@ export function upstreamKind(o: RunOptions, dflt: UpstreamKind): UpstreamKind {
   return u as UpstreamKind;
 }
 
+/** The service targets seen running their worker code inline, in this bench run (the setting does not change within one). */
+const ranInline = new Set<TargetName>();
+
 /**
  * Runs `fn` once per requested target, each with a fresh upstream process (`upstream`: the simulator or the
  * static server) and a fresh target process (so RSS and CPU start clean). Unavailable targets are skipped
@@ -59,9 +62,6 @@ export async function eachTarget<T>(
   }
   return out;
 }
-
-/** The service targets seen running their worker code inline, in this bench run (the setting does not change within one). */
-const ranInline = new Set<TargetName>();
 
 /**
  * The row of the inline reference, for "main ÷ POOL_SIZE=0 total": pool0 when it ran, else the default when

@@ -1,8 +1,7 @@
 // What nonstream and stream22 share: wrk -t2 -c50 (or autocannon) against each target in front of the static upstream, CPU per request split by thread.
 import { usage } from '../lib/proc.js';
-import type { UpstreamKind } from '../lib/sim.js';
+import type { SimProc, UpstreamKind } from '../lib/sim.js';
 import { runSseLoad } from '../lib/sse-run.js';
-import type { SimProc } from '../lib/sim.js';
 import type { Target, TargetName } from '../lib/targets.js';
 import { hammer, wrkAvailable } from '../lib/wrk.js';
 import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTarget, fmt, num, upstreamKind, type CpuSplit } from './common.js';
