@@ -91,9 +91,18 @@ function exitInfo(s: Spawned): string | null {
   return `exited (${signalCode ?? `code ${exitCode}`}): ${s.output().trim().split('\n').slice(-5).join(' | ')}`;
 }
 
+const noStatus = async (): Promise<null> => null;
+
+/** A target's close(): its process stopped (SIGTERM, then SIGKILL after `graceMs`), then its scratch folder removed. */
+function closer(s: Spawned, dir: string, graceMs: number): () => Promise<void> {
+  return async () => {
+    await stop(s.child, 'SIGTERM', graceMs);
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
 /** Starts a target in front of `sim`; `env` adds settings for the service targets. */
 export async function startTarget(name: TargetName, sim: SimProc, env: Record<string, string> = {}, opts: TargetOptions = {}): Promise<Target> {
-  const noStatus = async (): Promise<null> => null;
   if (name === 'direct') {
     return { name, origin: sim.origin, pids: () => [], mainPid: undefined, status: noStatus, describe: `the ${sim.kind} upstream itself`, inline: false, exited: () => null, close: async () => {} };
   }
@@ -110,13 +119,10 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     return {
       name, origin, pids: () => group, mainPid: undefined, status: noStatus,
       describe: `nginx ${workers > 0 ? workers : 'auto'} worker(s), proxy_pass, proxy_buffering off`, inline: false, exited: () => exitInfo(s),
-      close: async () => {
-        await stop(s.child, 'SIGTERM', 5000);
-        rmSync(dir, { recursive: true, force: true });
-      },
+      close: closer(s, dir, 5000),
     };
   }
-  if (name === 'go') return startGo(sim, port, opts.goBin ?? 'deepinfra-go');
+  if (name === 'go') return startGo(sim, port, origin, opts.goBin ?? 'deepinfra-go');
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
   const before = BEFORE.includes(name);
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
@@ -152,10 +158,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`,
     inline: pool?.inline === true,
     exited: () => exitInfo(s),
-    close: async () => {
-      await stop(s.child, 'SIGTERM', 8000);
-      rmSync(cwd, { recursive: true, force: true });
-    },
+    close: closer(s, cwd, 8000),
   };
 }
 
@@ -165,8 +168,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
  * would also cut its whole-exchange timeout to 10 s, which cut streams of a saturated burst.) Its
  * DEEPINFRA_MIRRORS entries are whole endpoint URLs, and it answers GET /health.
  */
-async function startGo(sim: SimProc, port: number, bin: string): Promise<Target> {
-  const origin = `http://127.0.0.1:${port}`;
+async function startGo(sim: SimProc, port: number, origin: string, bin: string): Promise<Target> {
   const cwd = mkdtempSync(join(tmpdir(), 'bench-go-'));
   const s = start(bin, [], {
     cwd,
@@ -187,13 +189,10 @@ async function startGo(sim: SimProc, port: number, bin: string): Promise<Target>
   track(s.child);
   await waitHttp(`${origin}/health`, s);
   return {
-    name: 'go', origin, pids: () => [s.pid], mainPid: undefined, status: async () => null,
+    name: 'go', origin, pids: () => [s.pid], mainPid: undefined, status: noStatus,
     describe: `the Go version (${bin}), PERFORMANCE_MODE balanced (its default), no random delay, detailed logging off`,
     inline: false,
     exited: () => exitInfo(s),
-    close: async () => {
-      await stop(s.child, 'SIGTERM', 8000);
-      rmSync(cwd, { recursive: true, force: true });
-    },
+    close: closer(s, cwd, 8000),
   };
 }
