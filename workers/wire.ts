@@ -12,13 +12,15 @@ interface Packed {
 export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; transfer: ArrayBuffer[] } {
   let bytes = 0;
   let data = 0;
+  let replies = 0;
   for (const m of batch) {
     if (m.t === 'data') {
       bytes += m.chunk.byteLength;
       data++;
-    }
+    } else if (m.t === 'reply') replies++;
   }
-  if (data === 0) return { packed: batch.map(exactReply), transfer: [] };
+  // (a batch of heads and ends, the common data-less one, goes as it is: no copy of the array)
+  if (data === 0) return { packed: replies > 0 ? batch.map(exactReply) : batch, transfer: [] };
   const d = new Uint8Array(bytes);
   const h = new Int32Array(batch.length + 3 * data);
   const c: FromWorker[] = [];
