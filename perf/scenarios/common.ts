@@ -64,6 +64,15 @@ export async function eachTarget<T>(
 }
 
 /**
+ * The targets in the order round `k` (from 0) measures them: each round starts one target later, so no target
+ * always runs first; with as many rounds as targets, every target takes every place once.
+ */
+export function roundOrder<T>(targets: readonly T[], k: number): T[] {
+  const turn = targets.length > 0 ? k % targets.length : 0;
+  return [...targets.slice(turn), ...targets.slice(0, turn)];
+}
+
+/**
  * The row of the inline reference, for "main ÷ POOL_SIZE=0 total": pool0 when it ran, else the default when
  * it ran inline (POOL_SIZE=auto picks inline on ≤ 2 cores), else none.
  */

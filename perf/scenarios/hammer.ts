@@ -4,7 +4,7 @@ import type { SimProc, UpstreamKind } from '../lib/sim.js';
 import { runSseLoad } from '../lib/sse-run.js';
 import type { Target, TargetName } from '../lib/targets.js';
 import { hammer, wrkAvailable } from '../lib/wrk.js';
-import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTarget, fmt, num, upstreamKind, type CpuSplit } from './common.js';
+import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTarget, fmt, num, roundOrder, upstreamKind, type CpuSplit } from './common.js';
 import type { RunOptions } from './types.js';
 
 export interface HammerRow {
@@ -36,9 +36,10 @@ export interface HammerSetup {
 
 /**
  * Runs the load against every target; `stream` asks for SSE (each response checked first by 5 real SSE reads).
- * With --rounds N the targets are measured N times in turn (nginx, default, …, nginx, default, …), each with a
- * fresh process, and each row is the target's median round by proxy CPU: a shared machine's slow minute then
- * lands on every target once instead of on one.
+ * With --rounds N the targets are measured N times in turn, each round starting one target later (nginx, default,
+ * pool0; default, pool0, nginx; …), each with a fresh process, and each row is the target's median round by proxy
+ * CPU: a shared machine's slow minute then lands on every target once instead of on one, and no target always
+ * runs first.
  */
 export async function hammerTargets(
   o: RunOptions, notes: string[], model: string, stream: boolean,
@@ -77,7 +78,7 @@ export async function hammerTargets(
   };
   const all = new Map<TargetName, HammerRow[]>();
   for (let k = 0; k < setup.rounds; k++) {
-    const got = await eachTarget(o, k === 0 ? notes : [], measure, {}, setup.upstream);
+    const got = await eachTarget({ ...o, targets: roundOrder(o.targets, k) }, k === 0 ? notes : [], measure, {}, setup.upstream);
     for (const [name, row] of got) all.set(name, [...(all.get(name) ?? []), row]);
   }
   const rows = new Map<TargetName, HammerRow>();
@@ -92,7 +93,7 @@ export async function hammerTargets(
 export function roundNotes(rows: Map<TargetName, HammerRow>, setup: HammerSetup, unit: string): string[] {
   if (setup.rounds <= 1) return [];
   return [
-    `${setup.rounds} rounds (--rounds): the targets were measured in turn, each round with fresh processes; every row is the target's median round by proxy CPU (with an even count, the lower of the middle two).`,
+    `${setup.rounds} rounds (--rounds): the targets were measured in turn, each round with fresh processes and starting one target later; every row is the target's median round by proxy CPU (with an even count, the lower of the middle two).`,
     ...[...rows].filter(([name]) => name !== 'direct')
       .map(([name, r]) => `${name} proxy CPU µs/${unit}, rounds in order: ${r.roundsUs.map((v) => fmt(v)).join(', ')}`),
   ];
