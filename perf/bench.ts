@@ -27,7 +27,8 @@ environment: BENCH_NODE_OPTIONS (NODE_OPTIONS for every service target), BENCH_B
   --upstream K       sim|static (defaults: static for nonstream, stream22, paced, slowclient, soak; sim for events, leave)
   --nginx-workers N  nginx worker_processes (1; 0 = auto)
   --connections N    nonstream/stream22: wrk connections (50)   --threads N  wrk threads (2)   --warmup S  warm-up (3; soak: min(120, duration/5))
-  --rounds N         nonstream/stream22: measure the targets N times in turn; each row is the target's median round (1)
+  --rounds N         nonstream/stream22/paced: measure the targets N times in turn, each round starting one target
+                     later; each row is the target's median round (1)
   --loadgen T        nonstream/stream22: wrk (default when /usr/bin/wrk exists) or autocannon (in the runner's process)
   --events N         stream22: data events per stream (22); paced/soak: events per stream (50)
   --model NAME       nonstream/stream22: model name sent (default sim/echo;tokens=8 / sim/echo;tokens=21;interval=0)
