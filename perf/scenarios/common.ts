@@ -72,6 +72,24 @@ export function roundOrder<T>(targets: readonly T[], k: number): T[] {
   return [...targets.slice(turn), ...targets.slice(0, turn)];
 }
 
+/** eachTarget `rounds` times (--rounds), each round in roundOrder: every target's results in round order. */
+export async function eachTargetRounds<T>(
+  o: RunOptions, notes: string[], rounds: number, fn: (t: Target, sim: SimProc) => Promise<T>, env: Record<string, string>,
+  upstream: UpstreamKind,
+): Promise<Map<TargetName, T[]>> {
+  const all = new Map<TargetName, T[]>();
+  for (let k = 0; k < rounds; k++) {
+    const got = await eachTarget({ ...o, targets: roundOrder(o.targets, k) }, k === 0 ? notes : [], fn, env, upstream);
+    for (const [name, row] of got) all.set(name, [...(all.get(name) ?? []), row]);
+  }
+  return all;
+}
+
+/** The median of `rs` by `by` (with an even count, the lower of the middle two). */
+export function medianBy<T>(rs: readonly T[], by: (r: T) => number): T {
+  return [...rs].sort((x, y) => by(x) - by(y))[Math.floor((rs.length - 1) / 2)]!;
+}
+
 /**
  * The row of the inline reference, for "main ÷ POOL_SIZE=0 total": pool0 when it ran, else the default when
  * it ran inline (POOL_SIZE=auto picks inline on ≤ 2 cores), else none.

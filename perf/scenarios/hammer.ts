@@ -4,7 +4,7 @@ import type { SimProc, UpstreamKind } from '../lib/sim.js';
 import { runSseLoad } from '../lib/sse-run.js';
 import type { Target, TargetName } from '../lib/targets.js';
 import { hammer, wrkAvailable } from '../lib/wrk.js';
-import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTarget, fmt, num, roundOrder, upstreamKind, type CpuSplit } from './common.js';
+import { CHAT_PATH, MB, cpuSnap, cpuSplit, eachTargetRounds, fmt, medianBy, num, upstreamKind, type CpuSplit } from './common.js';
 import type { RunOptions } from './types.js';
 
 export interface HammerRow {
@@ -76,16 +76,9 @@ export async function hammerTargets(
       cpu: cpuSplit(t, b, a, n), upUs: ((as.cpuMs - bs.cpuMs) * 1000) / n, rssMb: MB(a.u.rssKb), checked, roundsUs: [],
     };
   };
-  const all = new Map<TargetName, HammerRow[]>();
-  for (let k = 0; k < setup.rounds; k++) {
-    const got = await eachTarget({ ...o, targets: roundOrder(o.targets, k) }, k === 0 ? notes : [], measure, {}, setup.upstream);
-    for (const [name, row] of got) all.set(name, [...(all.get(name) ?? []), row]);
-  }
+  const all = await eachTargetRounds(o, notes, setup.rounds, measure, {}, setup.upstream);
   const rows = new Map<TargetName, HammerRow>();
-  for (const [name, rs] of all) {
-    const sorted = [...rs].sort((x, y) => x.cpu.totalUs - y.cpu.totalUs);
-    rows.set(name, { ...sorted[Math.floor((sorted.length - 1) / 2)]!, roundsUs: rs.map((r) => r.cpu.totalUs) });
-  }
+  for (const [name, rs] of all) rows.set(name, { ...medianBy(rs, (r) => r.cpu.totalUs), roundsUs: rs.map((r) => r.cpu.totalUs) });
   return { rows, setup };
 }
 

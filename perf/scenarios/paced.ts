@@ -4,8 +4,8 @@ import { runSseLoad } from '../lib/sse-run.js';
 import type { SimProc, UpstreamKind } from '../lib/sim.js';
 import type { Target, TargetName } from '../lib/targets.js';
 import {
-  CHAT_PATH, MB, SPLIT_COLUMNS, SPLIT_NOTE, ceiling, cpuSnap, cpuSplit, eachTarget, fmt, inlineRow, kfmt, num, pct, ratio, roundOrder, splitCells, upstreamKind,
-  warmStreams, type CpuSplit,
+  CHAT_PATH, MB, SPLIT_COLUMNS, SPLIT_NOTE, ceiling, cpuSnap, cpuSplit, eachTargetRounds, fmt, inlineRow, kfmt, medianBy, num, pct, ratio, splitCells,
+  upstreamKind, warmStreams, type CpuSplit,
 } from './common.js';
 import type { Bar, RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow, Table } from './types.js';
 
@@ -28,13 +28,9 @@ async function medianRounds(
   o: RunOptions, notes: string[], rounds: number, measure: (t: Target, sim: SimProc) => Promise<Row>,
   env: Record<string, string>, upstream: UpstreamKind,
 ): Promise<Map<TargetName, Row>> {
-  const all = new Map<TargetName, Row[]>();
-  for (let k = 0; k < rounds; k++) {
-    const got = await eachTarget({ ...o, targets: roundOrder(o.targets, k) }, k === 0 ? notes : [], measure, env, upstream);
-    for (const [name, row] of got) all.set(name, [...(all.get(name) ?? []), row]);
-  }
+  const all = await eachTargetRounds(o, notes, rounds, measure, env, upstream);
   const rows = new Map<TargetName, Row>();
-  for (const [name, rs] of all) rows.set(name, [...rs].sort((x, y) => x.gapP99 - y.gapP99)[Math.floor((rs.length - 1) / 2)]!);
+  for (const [name, rs] of all) rows.set(name, medianBy(rs, (r) => r.gapP99));
   if (rounds > 1) {
     const nginx = all.get('nginx');
     notes.push(`${rounds} rounds (--rounds): each target measured ${rounds} times, each round with fresh processes and starting one target later; every row is the target's median round by gap p99.`);
