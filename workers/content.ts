@@ -62,7 +62,6 @@ export function answerOf(text: string, withContent: boolean): { usage: Usage | n
   }
   if (!isObj(v)) return { usage: null };
   const usage = usageFrom(v.usage);
-  if (!withContent) return { usage };
   const first: unknown = Array.isArray(v.choices) ? v.choices[0] : undefined;
   let content = '';
   if (isObj(first)) {
@@ -81,13 +80,17 @@ export function answerOf(text: string, withContent: boolean): { usage: Usage | n
 export function answerOfBytes(body: Buffer, withContent: boolean): { usage: Usage | null; content?: string } {
   if (withContent) return answerOf(body.toString('utf8'), true);
   const key = body.lastIndexOf('"usage"');
-  return { usage: key < 0 ? null : usageIn(body.toString('utf8', key)) };
+  return { usage: key < 0 ? null : usageAt(body.toString('utf8', key), 0) };
 }
 
-/** The last `"usage": {…}` object of a JSON text, found by matching its braces (strings skipped) and parsed alone. */
+/** The last `"usage": {…}` object of a JSON text (null: none). */
 function usageIn(text: string): Usage | null {
   const key = text.lastIndexOf('"usage"');
-  if (key < 0) return null;
+  return key < 0 ? null : usageAt(text, key);
+}
+
+/** The `"usage": {…}` object whose key starts at `key`, found by matching its braces (strings skipped) and parsed alone. */
+function usageAt(text: string, key: number): Usage | null {
   const open = text.indexOf('{', key);
   if (open < 0 || text.slice(key + 7, open).trim() !== ':') return null;
   let depth = 0;
