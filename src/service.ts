@@ -6,7 +6,7 @@ import { Counters } from './counters.js';
 import { Admission } from './admission.js';
 import { MemoryMonitor } from './memory.js';
 import { StreamPool } from './pool/pool.js';
-import { MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
+import { IdTable, MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
 import { createApp, listen, loadUws, type Listener } from './http/uws.js';
 import { mountRoutes } from './http/server.js';
 import type { ActiveExchange, ServiceState } from './state.js';
@@ -87,7 +87,7 @@ export async function startService(config: Config, opts: ServiceOptions = {}): P
   const memory = new MemoryMonitor(config.MEMORY_LIMIT_MB, config.GC_THRESHOLD, admission, log, () => pool.collectGarbage());
   const state: ServiceState = {
     config, log, counters: new Counters(), admission, pool, memory, health,
-    active: new Set<ActiveExchange>(), hooks: { idle: new Signal(), queued: new Signal<string>() },
+    active: new IdTable<ActiveExchange>(), hooks: { idle: new Signal(), queued: new Signal<string>() },
     startedAt: performance.now(), version: VERSION, nativeUws: rt.native,
   };
   const monitor = new Monitor(state);

@@ -5,11 +5,12 @@ import type { Counters } from './counters.js';
 import type { Admission } from './admission.js';
 import type { StreamPool } from './pool/pool.js';
 import type { MemoryMonitor } from './memory.js';
-import type { MirrorHealth } from '../workers/protocol.js';
+import type { IdTable, MirrorHealth } from '../workers/protocol.js';
 import type { Signal } from './signal.js';
 
 /** What the service sweep and shutdown need from a request in flight. */
 export interface ActiveExchange {
+  readonly id: number;
   /** Bytes of this stream held in the proxy that the client has not taken yet. */
   readonly pending: number;
   sweep(now: number): void;
@@ -32,7 +33,8 @@ export interface ServiceState {
   readonly memory: MemoryMonitor;
   /** The mirrors' circuit state, shared with every worker. */
   readonly health: MirrorHealth;
-  readonly active: Set<ActiveExchange>;
+  /** The proxied requests in flight, by ActiveExchange.id (not a Set: workers/id-table.ts). */
+  readonly active: IdTable<ActiveExchange>;
   readonly hooks: ServiceHooks;
   readonly startedAt: number;
   readonly version: string;

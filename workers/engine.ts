@@ -2,7 +2,7 @@
 import { threadId } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BATCH_LIMIT, MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
+import { BATCH_LIMIT, IdTable, MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
 import { createUpstream, type Upstream } from './upstream.js';
 import { Exchange } from './exchange.js';
 import type { Active, ExchangeContext } from './context.js';
@@ -43,7 +43,7 @@ const SWEEP_MS = 50;
  * `upstream` is the undici client by default; tests pass a fake.
  */
 export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerConfig, upstream: Upstream = createUpstream(config)): { close(): Promise<void> } {
-  const active = new Map<number, Active>();
+  const active = new IdTable<Active>(); // (not a Map: workers/id-table.ts)
   // batched per turn, and sent early once a batch is BATCH_LIMIT long; a stream that ran out of credit asks for
   // soon(): its pause lasts until the main thread has seen this batch
   const outbox = new Outbox<FromWorker>((batch) => port.postMessage(batch), BATCH_LIMIT);
@@ -85,7 +85,7 @@ export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerCon
   ctx.send({ t: 'ready', threadId }); // the main thread learns which thread serves this channel before any stream
   const sweep = setInterval(() => {
     const now = performance.now();
-    active.forEach((req) => req.check(now)); // (forEach: no iterator objects, 20 times a second)
+    active.forEach((req) => req.check(now)); // 20 times a second
   }, SWEEP_MS);
 
   return {

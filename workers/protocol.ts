@@ -6,6 +6,7 @@
 // Nothing here throws across the thread boundary: failures travel as plain objects with a code.
 
 export { MirrorHealth, type Circuit, type MirrorView } from './health.js';
+export { IdTable } from './id-table.js';
 export type { Usage } from './content.js';
 export type * from './messages.js';
 export { mainPort, workerPort } from './wire.js';

@@ -85,7 +85,7 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     const { res, r, s } = this;
     const c = s.config;
     res.onAborted(() => this.#onAborted());
-    s.active.add(this);
+    s.active.set(this.id, this);
     if (c.MAX_CONNECTION_TIME > 0) this.#deadline = this.t0 + c.MAX_CONNECTION_TIME;
     const max = r.contentType !== null ? c.MAX_UPLOAD_SIZE : c.MAX_BODY_SIZE;
     if (r.contentLength !== null && r.contentLength > max) {
@@ -300,7 +300,7 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
     this.#release?.();
     this.#release = null;
     const s = this.s;
-    if (s.active.delete(this) && s.active.size === 0) s.hooks.idle.emit();
+    if (s.active.delete(this.id) && s.active.size === 0) s.hooks.idle.emit();
     const meta = this.#meta;
     const extra = logExtra(meta, this.r.client, completion);
     recordRequest(s.counters, s.log, {

@@ -1,6 +1,6 @@
 // The main thread's end of one worker channel: stream ids, per-turn batching, dispatch of worker messages.
 import { Signal } from '../signal.js';
-import { Outbox, unreachable, type CollectedMsg, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker } from '../../workers/protocol.js';
+import { IdTable, Outbox, unreachable, type CollectedMsg, type DataMsg, type EndMsg, type FailMsg, type FromWorker, type HeadMsg, type OpenMsg, type Port, type ReplyMsg, type ToWorker } from '../../workers/protocol.js';
 
 /** What a stream's owner on the main thread hears from the worker. */
 export interface StreamEvents {
@@ -16,7 +16,7 @@ export interface StreamEvents {
 }
 
 export class Channel {
-  readonly #streams = new Map<number, StreamEvents>();
+  readonly #streams = new IdTable<StreamEvents>(); // (not a Map: workers/id-table.ts)
   readonly #outbox: Outbox<ToWorker>;
   #alive = true;
   /** The worker thread behind this channel (0 inline), known once it announced itself. */
@@ -79,7 +79,7 @@ export class Channel {
   lost(reason = 'the worker exited'): void {
     this.#onNeverReady(new Error(`stream worker ${this.index} died before it was ready: ${reason}`));
     this.#alive = false;
-    const streams = [...this.#streams.values()];
+    const streams = this.#streams.values();
     this.#streams.clear();
     for (const s of streams) s.onLost();
   }

@@ -25,11 +25,14 @@ export interface Sink {
 /** The smallest SSE no-op: a comment line. Written only to make the sink flush and report when drained. */
 const PROBE = ':\n';
 
-/** Writers whose latest bytes should be proven sent at the end of this turn (one timer for all of them). */
-const toConfirm = new Set<SseWriter>();
+/**
+ * Writers whose latest bytes should be proven sent at the end of this turn (one timer for all of them). An array
+ * replaced each turn, not a Set that is cleared: see workers/id-table.ts for what a Set's churn costs.
+ */
+let toConfirm: SseWriter[] = [];
 function confirmAll(): void {
-  const writers = [...toConfirm];
-  toConfirm.clear();
+  const writers = toConfirm;
+  toConfirm = [];
   for (const w of writers) w.confirm();
 }
 
@@ -51,6 +54,8 @@ export class SseWriter {
   #queueCut = false;
   #ended = false;
   #started = false;
+  /** In this turn's toConfirm list. */
+  #toConfirm = false;
   /** The bytes written (or queued) last end inside an event: nothing else (a probe, a heartbeat) may follow them. */
   #midEvent = false;
   /** performance.now() of the last write or drain progress. */
@@ -96,6 +101,7 @@ export class SseWriter {
    * (no other write may come: the worker cannot send until it has credit).
    */
   confirm(): void {
+    this.#toConfirm = false;
     if (this.#ended || this.#blocked || !this.#starving) return;
     this.#write(PROBE, 0);
   }
@@ -153,9 +159,10 @@ export class SseWriter {
 
   /** The worker may be waiting on the latest write's credit: prove it sent at the end of this turn. */
   #confirmLater(): void {
-    if (!this.#starving) return;
-    if (toConfirm.size === 0) setImmediate(confirmAll);
-    toConfirm.add(this);
+    if (!this.#starving || this.#toConfirm) return;
+    if (toConfirm.length === 0) setImmediate(confirmAll);
+    this.#toConfirm = true;
+    toConfirm.push(this);
   }
 
   /** A keep-alive comment, only when the stream is idle, between events, and not backed up (it uses no credit). */
