@@ -36,6 +36,7 @@ environment: BENCH_NODE_OPTIONS (NODE_OPTIONS for every service target), BENCH_B
   --gen-procs N      paced: load-generator processes (one per 4000 streams)
   --clients N        slowclient: clients (300); leave: clients (1000)   --sizes a,b  slowclient: event sizes in bytes (1024,65536)
   --settle S         slowclient: longest wait for RSS to settle (8)      --buffer B   slowclient: STREAM_BUFFER_SIZE for the service
+  --marginal N       slowclient: clients of a second run on fresh processes, for the RSS per stream added (900; 0: none)
   --wait S           leave: how long to wait for the upstream to see every cancel (10)
   --streams N        events: concurrent streams (32); soak: concurrent paced streams (1000)   --sample S  soak: seconds between samples (5)
   --tokens N         events: events per stream (2000); slowread: size; slowclient: events per stream (64 MB worth)
@@ -49,7 +50,7 @@ const { values: v, positionals } = parseArgs({
     streams: { type: 'string' }, tokens: { type: 'string' }, levels: { type: 'string' }, ramp: { type: 'string' },
     interval: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
     upstream: { type: 'string' }, 'nginx-workers': { type: 'string' }, events: { type: 'string' }, 'gen-procs': { type: 'string' },
-    clients: { type: 'string' }, sizes: { type: 'string' }, settle: { type: 'string' }, buffer: { type: 'string' }, wait: { type: 'string' },
+    clients: { type: 'string' }, marginal: { type: 'string' }, sizes: { type: 'string' }, settle: { type: 'string' }, buffer: { type: 'string' }, wait: { type: 'string' },
     sample: { type: 'string' }, loadgen: { type: 'string' }, before: { type: 'string' }, go: { type: 'string' }, rounds: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },

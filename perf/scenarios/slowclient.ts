@@ -1,8 +1,9 @@
-// Scenario slowclient: hundreds of clients open a long stream and stop reading; proxy RSS growth per stream after settling, for 1 KB and 64 KB events, vs nginx and vs STREAM_BUFFER_SIZE + 16 KB.
+// Scenario slowclient: hundreds of clients open a long stream and stop reading; proxy RSS growth per stream after settling (and per added stream, from a larger run), for 1 KB and 64 KB events, vs nginx and vs STREAM_BUFFER_SIZE + 16 KB.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rssKb, Sampler, type Usage } from '../lib/proc.js';
 import { closeAll, openClients } from '../lib/raw-clients.js';
-import type { TargetName } from '../lib/targets.js';
+import type { Target, TargetName } from '../lib/targets.js';
+import type { SimProc } from '../lib/sim.js';
 import { MB, eachTarget, fmt, num, ratio, upstreamKind, warmStreams } from './common.js';
 import type { RunOptions, Scenario, ScenarioResult, SummaryCell, SummaryRow, Table } from './types.js';
 
@@ -19,12 +20,32 @@ const STREAM_BYTES = 64 * 1024 * 1024;
 
 const sumRss = (pids: readonly number[]): number => pids.reduce((s, p) => s + rssKb(p), 0);
 
+/** What a run of n paused streams grew by, in KB (RSS settled − before). */
+interface Growth {
+  readonly established: number;
+  readonly kbPerStream: number;
+}
+
+/**
+ * KB of RSS per stream added between two runs of the same target with fresh processes (`few`, then `many`
+ * established streams): what one more paused stream costs, without the costs a process pays once whatever the
+ * count (its young generation growing, the allocator keeping what a burst freed). NaN without more streams.
+ */
+export function marginalKbPerStream(few: Growth, many: Growth): number {
+  const added = many.established - few.established;
+  if (added <= 0) return NaN;
+  return (many.kbPerStream * many.established - few.kbPerStream * few.established) / added;
+}
+
 export const slowclient: Scenario = {
   name: 'slowclient',
-  description: 'Hundreds of clients (300) each open a long stream and stop reading: proxy RSS growth per stream once settled, 1 KB and 64 KB events, vs nginx and vs STREAM_BUFFER_SIZE + 16 KB.',
+  description: 'Hundreds of clients (300, then 900) each open a long stream and stop reading: proxy RSS growth per stream once settled, and per stream added from 300 to 900, 1 KB and 64 KB events, vs nginx and vs STREAM_BUFFER_SIZE + 16 KB.',
   inDefault: true,
   async run(o: RunOptions): Promise<ScenarioResult> {
-    const clients = num(o.flags['clients'], 300);
+    const few = num(o.flags['clients'], 300);
+    // a second run with more clients (fresh processes) gives the cost per added stream; 0: none
+    const many = num(o.flags['marginal'], 900, true);
+    const counts = many > few ? [few, many] : [few];
     const sizes = (o.flags['sizes'] ?? '1024,65536').split(',').map(Number).filter((n) => n > 0);
     const settleMax = num(o.flags['settle'], 8);
     const upstream = upstreamKind(o, 'static');
@@ -38,7 +59,7 @@ export const slowclient: Scenario = {
       const notes: string[] = [];
       let buffer = Number(o.flags['buffer'] ?? DEFAULT_BUFFER);
       o.log(` ${size}-byte events`);
-      const rows = await eachTarget(o, notes, async (t, sim): Promise<Row> => {
+      const measure = (clients: number) => async (t: Target, sim: SimProc): Promise<Row> => {
         await warmStreams(t.origin);
         const st0 = await t.status();
         const fromStatus = (st0?.['settings'] as Record<string, unknown> | undefined)?.['stream_buffer_size'];
@@ -92,18 +113,36 @@ export const slowclient: Scenario = {
           baseMb: MB(baseKb), settledMb: MB(settledKb), kbPerStream: (settledKb - baseKb) / Math.max(1, established),
           openS, settleS: (performance.now() - t0) / 1000, settled, heapBaseMb: heapOf(st0), heapMb: heap, buffersBaseMb: buffersOf(st0), buffersMb: buffers, committedBaseMb: committedOf(st0), committedMb: committedOf(stEnd), seriesMb: series.map(MB),
         };
-      }, env, upstream);
-      const nginx = rows.get('nginx');
+      };
+      // each count on fresh processes: the larger run's extra streams cost what one more paused stream costs
+      const runs: Array<Map<TargetName, Row>> = [];
+      for (const clients of counts) {
+        if (counts.length > 1) o.log(`  ${clients} clients`);
+        runs.push(await eachTarget(o, runs.length === 0 ? notes : [], measure(clients), env, upstream));
+      }
+      const rows = runs[0]!;
+      const more = runs.length > 1 ? runs[runs.length - 1]! : null;
+      const marginal = new Map<TargetName, number>();
+      for (const [name, r] of more ?? []) {
+        const r0 = rows.get(name);
+        if (r0) marginal.set(name, marginalKbPerStream(r0, r));
+      }
       const aim = buffer / 1024 + 16;
       const svc = (name: string, v: string): string => (name === 'direct' ? '–' : v);
+      const marginalCell = (name: TargetName, r: Row): string => {
+        const m = r === more?.get(name) ? marginal.get(name) : undefined;
+        return m === undefined || !Number.isFinite(m) ? '' : svc(name, `${fmt(m, 1)} (${ratio(m, marginal.get('nginx'))}, ${ratio(m, aim)} aim)`);
+      };
       tables.push({
-        title: `slowclient — ${clients} clients stop reading "${model}" (${fmt(size / 1024, 0)} KB events), ${upstream} upstream; aim ≤ STREAM_BUFFER_SIZE + 16 KB = ${fmt(aim, 0)} KB/stream`,
+        title: `slowclient — ${counts.join(', then ')} clients stop reading "${model}" (${fmt(size / 1024, 0)} KB events), ${upstream} upstream; aim ≤ STREAM_BUFFER_SIZE + 16 KB = ${fmt(aim, 0)} KB/stream`,
         columns: ['target', 'established', 'upstream cancelled', 'upstream completed', 'upstream blocked', 'opened in s', 'settled after s', 'RSS before MB', 'RSS settled MB',
-          'KB/stream', 'vs nginx', 'vs aim', 'main heap Δ MB', 'main heap committed Δ MB', 'main ArrayBuffers Δ MB'],
-        rows: [...rows].map(([name, r]) => [
+          'KB/stream', 'vs nginx', 'vs aim', ...(more ? [`KB per stream added ${counts.join(' → ')} (vs nginx, vs aim)`] : []), 'main heap Δ MB', 'main heap committed Δ MB', 'main ArrayBuffers Δ MB'],
+        // (each run's ratio against that run's nginx)
+        rows: runs.flatMap((run) => [...run].map(([name, r]) => [name, r, run.get('nginx')] as const)).map(([name, r, runNginx]) => [
           name, `${r.established}/${r.clients}`, String(r.dropped), String(r.completed), `${r.waitingDrain}`, fmt(r.openS, 1), `${fmt(r.settleS, 1)}${r.settled ? '' : ' (not flat)'}`,
-          svc(name, fmt(r.baseMb, 0)), svc(name, fmt(r.settledMb, 0)), svc(name, fmt(r.kbPerStream, 1)), svc(name, ratio(r.kbPerStream, nginx?.kbPerStream)),
+          svc(name, fmt(r.baseMb, 0)), svc(name, fmt(r.settledMb, 0)), svc(name, fmt(r.kbPerStream, 1)), svc(name, ratio(r.kbPerStream, runNginx?.kbPerStream)),
           svc(name, ratio(r.kbPerStream, aim)),
+          ...(more ? [marginalCell(name, r)] : []),
           r.heapMb !== undefined && r.heapBaseMb !== undefined ? fmt(r.heapMb - r.heapBaseMb, 0) : '–',
           r.committedMb !== undefined && r.committedBaseMb !== undefined ? fmt(r.committedMb - r.committedBaseMb, 0) : '–',
           r.buffersMb !== undefined && r.buffersBaseMb !== undefined ? fmt(r.buffersMb - r.buffersBaseMb, 0) : '–',
@@ -114,17 +153,27 @@ export const slowclient: Scenario = {
           `Upstream "static" (default): one prebuilt body shared by all streams, written as fast as each socket takes it; the simulator would build every stream\'s ${fmt(STREAM_BYTES / 1048576, 0)} MB up front (--upstream sim needs --tokens small enough for memory, and is too slow to fill 300 pipes before uWS drops them).`,
           `Settled = every established stream is blocked at the upstream ("upstream blocked": responses waiting for drain there) or cancelled, and RSS grew < 1 % over the last second; at most ${settleMax} s after all clients had their first event or gave up (--settle), because uWS drops a connection whose output has not drained for ~10 s. "opened in" = time until every client had its first event (or 30 s).`,
           'KB/stream = (RSS settled, mean of the last 3 samples − RSS before, mean of 4 samples after warm-up) ÷ established streams. Kernel socket buffers are not in RSS.',
+          ...(more ? [`KB per stream added = (growth of the ${counts[counts.length - 1]}-client run − growth of the ${counts[0]}-client run) ÷ the extra established streams, each run on fresh processes (--marginal N; 0: no second run). It leaves out what a process pays once whatever the count (its young generation growing during the burst, allocator pages kept after the burst's garbage was freed), which KB/stream spreads over the streams of one run.`] : []),
           '"main heap Δ" = /status memory.heap_used_mb after − before (the main thread\'s JS heap only; "committed": memory.heap_total_mb, what the heap holds in RSS; the rest of the growth is outside it or in workers); "main ArrayBuffers Δ" = the same for memory.array_buffers_mb (Buffers: socket reads, held events, queued bytes; what remains is uWS\'s native buffers, allocator slack and workers).',
           ...[...rows].filter(([n]) => n !== 'direct').map(([n, r]) => `${n} RSS MB every 250 ms: ${r.seriesMb.map((v) => fmt(v, 0)).join(' ')}`)],
       });
       data[String(size)] = Object.fromEntries(rows);
+      if (more) data[`${size}@${counts[counts.length - 1]}`] = { ...Object.fromEntries(more), marginalKbPerStream: Object.fromEntries(marginal) };
       const cells: SummaryRow['cells'] = Object.fromEntries([...rows].filter(([n]) => n !== 'direct')
         .map(([n, r]): [TargetName, SummaryCell] => [n, { value: r.kbPerStream, text: `${fmt(r.kbPerStream, 1)} KB` }]));
       const def = rows.get('default');
       summary.push({
-        order: 90 + sizes.indexOf(size), label: `${clients} clients not reading, ${fmt(size / 1024, 0)} KB events: RSS per stream`, ratio: true, cells,
+        order: 90 + sizes.indexOf(size), label: `${few} clients not reading, ${fmt(size / 1024, 0)} KB events: RSS per stream`, ratio: true, cells,
         goal: `≤ ${fmt(aim, 0)} KB (STREAM_BUFFER_SIZE + 16 KB)`, met: def ? def.kbPerStream <= aim : undefined,
       });
+      const defMarginal = marginal.get('default');
+      if (more && marginal.size > 0) {
+        summary.push({
+          order: 92 + sizes.indexOf(size), label: `${fmt(size / 1024, 0)} KB events: RSS per paused stream added, ${counts.join(' → ')} clients`, ratio: true,
+          cells: Object.fromEntries([...marginal].filter(([n, m]) => n !== 'direct' && Number.isFinite(m)).map(([n, m]): [TargetName, SummaryCell] => [n, { value: m, text: `${fmt(m, 1)} KB` }])),
+          goal: `≤ ${fmt(aim, 0)} KB (STREAM_BUFFER_SIZE + 16 KB)`, met: defMarginal !== undefined && Number.isFinite(defMarginal) ? defMarginal <= aim : undefined,
+        });
+      }
     }
     return { name: 'slowclient', description: this.description, tables, bars: [], summary, data };
   },
