@@ -134,6 +134,34 @@ t.test('the pooled wire: a batch keeps its order; data travels as views of one t
   t.equal(unpack(pack([{ t: 'ready', threadId: 1 }]).packed).length, 1, 'a batch without data goes as it is');
 });
 
+t.test('the pooled wire: a chat head and a clean end travel as numbers and arrive equal; the rest as objects', async (t) => {
+  const plain: FromWorker[] = [
+    { t: 'head', id: 7, meta: { mirror: 1, attempts: 2, model: 'meta-llama/Llama-3.3-70B-Instruct', stream: true } },
+    { t: 'end', id: 7, done: true, stats: { events: 22, malformed: 1, usage: { promptTokens: 12, completionTokens: 21 } } },
+    { t: 'end', id: 8, done: false, stats: { events: 0, malformed: 0, usage: null } },
+    { t: 'head', id: 9, meta: { mirror: -1, attempts: 0, model: '', stream: false } },
+  ];
+  const other: FromWorker[] = [
+    { t: 'head', id: 10, meta, framing: 'responses' },
+    { t: 'head', id: 11, meta: { ...meta, upstreamModel: 'x/y' } },
+    { t: 'end', id: 12, done: false, code: 'upstream_truncated', message: 'cut', stats },
+    { t: 'end', id: 13, done: true, stats: { events: 1, malformed: 0, usage: { promptTokens: 1.5, completionTokens: 2 } } },
+    { t: 'end', id: 14, done: true, stats: { events: 2 ** 31, malformed: 0, usage: null } },
+    { t: 'end', id: 15, done: true, stats: { ...stats, content: 'logged text' } },
+  ];
+  const batch = [plain[0]!, other[0]!, plain[1]!, other[1]!, other[2]!, plain[2]!, other[3]!, other[4]!, plain[3]!, other[5]!];
+  const { packed, transfer } = pack(batch);
+  t.notOk(Array.isArray(packed), 'packed, though it carries no data');
+  if (Array.isArray(packed)) return;
+  t.equal(packed.c.length, other.length, 'only the others are cloned as objects');
+  const { port1, port2 } = new MessageChannel();
+  const got = new Promise<FromWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpack>[0]) => resolve(unpack(m))));
+  port1.postMessage(packed, transfer);
+  const out = await got;
+  port1.close();
+  t.strictSame(out, batch, 'every message arrives as it was sent, in order');
+});
+
 t.test('the pooled wire: a reply whose body is a view of a shared buffer carries only its own bytes', async (t) => {
   const shared = Buffer.from('other request bytes|{"id":"c"}|more of another');
   const body = shared.subarray(20, 30);

@@ -1,45 +1,108 @@
-// The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data plus the few other messages, not one cloned object per event.
+// The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads and ends as numbers, and the few other messages as cloned objects.
 import type { MessagePort } from 'node:worker_threads';
-import type { DataMsg, FromWorker, Port, ToWorker } from './messages.js';
+import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ToWorker } from './messages.js';
 
-/** A batch as posted: all data bytes, then per message in order `0` (the next of `c`) or `1, id, length, cut`. */
+/**
+ * A batch as posted: all data bytes in `d`, the models of the heads in `s`, and per message in order in `h`:
+ * `0` (the next of `c`, cloned as it is), `1, id, length, cut` (data), `2, id, mirror, attempts, stream, model`
+ * (a plain head) or `3, id, done, events, malformed, usage, prompt tokens, completion tokens` (a plain end).
+ * A stream's head and end travel as numbers, not cloned objects: the main thread, which cannot spread over
+ * cores, no longer rebuilds their objects key by key.
+ */
 interface Packed {
   readonly d: Uint8Array;
   readonly h: Int32Array;
   readonly c: FromWorker[];
+  readonly s: string[];
+}
+
+const OBJECT = 0;
+const DATA = 1;
+const HEAD = 2;
+const END = 3;
+
+/** Fits an Int32Array slot exactly (no fraction, no NaN, no overflow). */
+const isInt32 = (n: number): boolean => (n | 0) === n;
+
+/** A chat head with only the usual meta: numbers and the model. */
+function plainHead(m: HeadMsg): boolean {
+  const x = m.meta;
+  return m.framing === undefined && m.contentType === undefined && x.upstreamModel === undefined && x.prompt === undefined
+    && x.params === undefined && isInt32(x.mirror) && isInt32(x.attempts);
+}
+
+/** A clean end (no error, no logged content) whose counts fit the slots. */
+function plainEnd(m: EndMsg): boolean {
+  const st = m.stats;
+  const u = st.usage;
+  return m.code === undefined && m.message === undefined && st.content === undefined && isInt32(st.events) && isInt32(st.malformed)
+    && (u === null || (isInt32(u.promptTokens) && isInt32(u.completionTokens)));
+}
+
+function slotsOf(m: FromWorker): number {
+  switch (m.t) {
+    case 'data':
+      return 4;
+    case 'head':
+      return plainHead(m) ? 6 : 1;
+    case 'end':
+      return plainEnd(m) ? 8 : 1;
+    default:
+      return 1;
+  }
 }
 
 export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; transfer: ArrayBuffer[] } {
   let bytes = 0;
-  let data = 0;
+  let slots = 0;
+  let numeric = 0;
   let replies = 0;
   for (const m of batch) {
-    if (m.t === 'data') {
-      bytes += m.chunk.byteLength;
-      data++;
-    } else if (m.t === 'reply') replies++;
+    const n = slotsOf(m);
+    slots += n;
+    if (n > 1) numeric++;
+    if (m.t === 'data') bytes += m.chunk.byteLength;
+    else if (m.t === 'reply') replies++;
   }
-  // (a batch of heads and ends, the common data-less one, goes as it is: no copy of the array)
-  if (data === 0) return { packed: replies > 0 ? batch.map(exactReply) : batch, transfer: [] };
+  // (a batch of other messages goes as it is: no copy of the array)
+  if (numeric === 0) return { packed: replies > 0 ? batch.map(exactReply) : batch, transfer: [] };
   const d = new Uint8Array(bytes);
-  const h = new Int32Array(batch.length + 3 * data);
+  const h = new Int32Array(slots);
   const c: FromWorker[] = [];
+  const s: string[] = [];
   let at = 0;
   let k = 0;
   for (const m of batch) {
-    if (m.t !== 'data') {
-      h[k++] = 0;
+    if (m.t === 'data') {
+      d.set(m.chunk, at);
+      at += m.chunk.byteLength;
+      h[k++] = DATA;
+      h[k++] = m.id;
+      h[k++] = m.chunk.byteLength;
+      h[k++] = m.cut ? 1 : 0;
+    } else if (m.t === 'head' && plainHead(m)) {
+      h[k++] = HEAD;
+      h[k++] = m.id;
+      h[k++] = m.meta.mirror;
+      h[k++] = m.meta.attempts;
+      h[k++] = m.meta.stream ? 1 : 0;
+      h[k++] = s.push(m.meta.model) - 1;
+    } else if (m.t === 'end' && plainEnd(m)) {
+      const u = m.stats.usage;
+      h[k++] = END;
+      h[k++] = m.id;
+      h[k++] = m.done ? 1 : 0;
+      h[k++] = m.stats.events;
+      h[k++] = m.stats.malformed;
+      h[k++] = u === null ? 0 : 1;
+      h[k++] = u === null ? 0 : u.promptTokens;
+      h[k++] = u === null ? 0 : u.completionTokens;
+    } else {
+      h[k++] = OBJECT;
       c.push(exactReply(m));
-      continue;
     }
-    d.set(m.chunk, at);
-    at += m.chunk.byteLength;
-    h[k++] = 1;
-    h[k++] = m.id;
-    h[k++] = m.chunk.byteLength;
-    h[k++] = m.cut ? 1 : 0;
   }
-  return { packed: { d, h, c }, transfer: [d.buffer as ArrayBuffer, h.buffer as ArrayBuffer] };
+  return { packed: { d, h, c, s }, transfer: [d.buffer as ArrayBuffer, h.buffer as ArrayBuffer] };
 }
 
 /**
@@ -53,22 +116,45 @@ function exactReply(m: FromWorker): FromWorker {
 
 export function unpack(posted: Packed | FromWorker[]): FromWorker[] {
   if (Array.isArray(posted)) return posted;
-  const { d, h, c } = posted;
+  const { d, h, c, s } = posted;
   const out: FromWorker[] = [];
   let at = 0;
   let next = 0;
   for (let k = 0; k < h.length; ) {
-    if (h[k++] === 0) {
-      out.push(c[next++]!);
-      continue;
+    switch (h[k++]) {
+      case DATA: {
+        const id = h[k++]!;
+        const n = h[k++]!;
+        const cut = h[k++] === 1;
+        const chunk = d.subarray(at, at + n);
+        at += n;
+        const msg: DataMsg = cut ? { t: 'data', id, chunk, cut } : { t: 'data', id, chunk };
+        out.push(msg);
+        break;
+      }
+      case HEAD: {
+        const id = h[k++]!;
+        const mirror = h[k++]!;
+        const attempts = h[k++]!;
+        const stream = h[k++] === 1;
+        const model = s[h[k++]!]!;
+        out.push({ t: 'head', id, meta: { mirror, attempts, model, stream } });
+        break;
+      }
+      case END: {
+        const id = h[k++]!;
+        const done = h[k++] === 1;
+        const events = h[k++]!;
+        const malformed = h[k++]!;
+        const hasUsage = h[k++] === 1;
+        const promptTokens = h[k++]!;
+        const completionTokens = h[k++]!;
+        out.push({ t: 'end', id, done, stats: { events, malformed, usage: hasUsage ? { promptTokens, completionTokens } : null } });
+        break;
+      }
+      default:
+        out.push(c[next++]!);
     }
-    const id = h[k++]!;
-    const n = h[k++]!;
-    const cut = h[k++] === 1;
-    const chunk = d.subarray(at, at + n);
-    at += n;
-    const msg: DataMsg = cut ? { t: 'data', id, chunk, cut } : { t: 'data', id, chunk };
-    out.push(msg);
   }
   return out;
 }
