@@ -4,6 +4,7 @@ import { Channel, type StreamEvents } from '../src/pool/channel.js';
 import { leastLoaded } from '../src/pool/pool.js';
 import type { FromWorker, OpenMsg, Port, ToWorker } from '../workers/protocol.js';
 import { pack, unpack } from '../workers/wire.js';
+import { packToWorker, unpackToWorker } from '../workers/wire-open.js';
 import { MessageChannel } from 'node:worker_threads';
 
 function fakePort() {
@@ -160,6 +161,32 @@ t.test('the pooled wire: a chat head and a clean end travel as numbers and arriv
   const out = await got;
   port1.close();
   t.strictSame(out, batch, 'every message arrives as it was sent, in order');
+});
+
+t.test('the pooled wire toward a worker: opens, credit and aborts as numbers, bodies in one buffer; the rest as objects', async (t) => {
+  const limits = { firstByteMs: 30_000, idleMs: 60_000, totalMs: 600_000 };
+  const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text));
+  const batch: ToWorker[] = [
+    { t: 'open', id: 1, kind: 'chat', body: bytes('{"model":"m","stream":true}'), reqId: 'r-1', traceparent: null, credit: 16384, limits },
+    { t: 'credit', id: 1, n: 8192 },
+    { t: 'open', id: 2, kind: 'transcriptions', body: bytes('--b\r\n…'), contentType: 'multipart/form-data; boundary=b', reqId: 'r-2', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', credit: 4096, limits },
+    { t: 'gc' },
+    { t: 'abort', id: 1 },
+    { t: 'open', id: 3, kind: 'models', body: new Uint8Array(0), reqId: 'r-3', traceparent: null, credit: 16384, limits: { ...limits, totalMs: 2 ** 40 } },
+  ];
+  const { packed, transfer } = packToWorker(batch);
+  t.notOk(Array.isArray(packed), 'packed');
+  if (Array.isArray(packed)) return;
+  t.same(packed.c.map((m) => m.t), ['gc', 'open'], 'cloned as objects: gc, and the open whose limit does not fit 32 bits');
+  const { port1, port2 } = new MessageChannel();
+  const got = new Promise<ToWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpackToWorker>[0]) => resolve(unpackToWorker(m))));
+  port1.postMessage(packed, transfer);
+  const out = await got;
+  port1.close();
+  t.strictSame(out, batch, 'every message arrives as it was sent, in order');
+  const [a, , b] = out;
+  if (a?.t === 'open' && b?.t === 'open') t.equal(a.body.buffer, b.body.buffer, 'the bodies are views of the one buffer');
+  t.same(packToWorker([{ t: 'gc' }]).packed, [{ t: 'gc' }], 'a batch of none of these goes as it is');
 });
 
 t.test('the pooled wire: a reply whose body is a view of a shared buffer carries only its own bytes', async (t) => {

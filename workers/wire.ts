@@ -1,6 +1,7 @@
 // The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads and ends as numbers, and the few other messages as cloned objects.
 import type { MessagePort } from 'node:worker_threads';
 import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ToWorker } from './messages.js';
+import { packToWorker, unpackToWorker, type PackedToWorker } from './wire-open.js';
 
 /**
  * A batch as posted: all data bytes in `d`, the models of the heads in `s`, and per message in order in `h`:
@@ -166,7 +167,7 @@ export function workerPort(port: MessagePort): Port<ToWorker, FromWorker> {
       const { packed, transfer } = pack(batch);
       port.postMessage(packed, transfer);
     },
-    onBatch: (handler) => port.on('message', handler),
+    onBatch: (handler) => port.on('message', (posted: PackedToWorker | ToWorker[]) => handler(unpackToWorker(posted))),
     close: () => port.close(),
   };
 }
@@ -174,7 +175,10 @@ export function workerPort(port: MessagePort): Port<ToWorker, FromWorker> {
 /** The main thread's end of a pooled channel. */
 export function mainPort(port: MessagePort): Port<FromWorker, ToWorker> {
   return {
-    postMessage: (batch) => port.postMessage(batch),
+    postMessage(batch) {
+      const { packed, transfer } = packToWorker(batch);
+      port.postMessage(packed, transfer);
+    },
     onBatch: (handler) => port.on('message', (posted: Packed | FromWorker[]) => handler(unpack(posted))),
     close: () => port.close(),
   };
