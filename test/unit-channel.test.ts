@@ -135,12 +135,14 @@ t.test('the pooled wire: a batch keeps its order; data travels as views of one t
   t.equal(unpack(pack([{ t: 'ready', threadId: 1 }]).packed).length, 1, 'a batch without data goes as it is');
 });
 
-t.test('the pooled wire: a chat head and a clean end travel as numbers and arrive equal; the rest as objects', async (t) => {
+t.test('the pooled wire: a chat head, a clean end and a plain reply travel as numbers and arrive equal; the rest as objects', async (t) => {
   const plain: FromWorker[] = [
     { t: 'head', id: 7, meta: { mirror: 1, attempts: 2, model: 'meta-llama/Llama-3.3-70B-Instruct', stream: true } },
     { t: 'end', id: 7, done: true, stats: { events: 22, malformed: 1, usage: { promptTokens: 12, completionTokens: 21 } } },
     { t: 'end', id: 8, done: false, stats: { events: 0, malformed: 0, usage: null } },
     { t: 'head', id: 9, meta: { mirror: -1, attempts: 0, model: '', stream: false } },
+    { t: 'reply', id: 20, status: 429, headers: { 'content-type': 'application/json', 'retry-after': '2' }, body: new Uint8Array(Buffer.from('{"error":{}}')), meta, usage: null },
+    { t: 'reply', id: 21, status: 200, headers: { 'content-type': 'application/json' }, body: new Uint8Array(0), meta, usage: { promptTokens: 3, completionTokens: 4 } },
   ];
   const other: FromWorker[] = [
     { t: 'head', id: 10, meta, framing: 'responses' },
@@ -149,8 +151,10 @@ t.test('the pooled wire: a chat head and a clean end travel as numbers and arriv
     { t: 'end', id: 13, done: true, stats: { events: 1, malformed: 0, usage: { promptTokens: 1.5, completionTokens: 2 } } },
     { t: 'end', id: 14, done: true, stats: { events: 2 ** 31, malformed: 0, usage: null } },
     { t: 'end', id: 15, done: true, stats: { ...stats, content: 'logged text' } },
+    { t: 'reply', id: 22, status: 200, headers: { 'content-type': 'text/plain' }, body: 'made by the worker', meta, usage: null },
+    { t: 'reply', id: 23, status: 200, headers: { 'content-type': 'application/json' }, body: new Uint8Array(1), meta, usage: null, content: 'logged' },
   ];
-  const batch = [plain[0]!, other[0]!, plain[1]!, other[1]!, other[2]!, plain[2]!, other[3]!, other[4]!, plain[3]!, other[5]!];
+  const batch = [plain[0]!, other[0]!, plain[1]!, other[1]!, other[2]!, plain[4]!, plain[2]!, other[3]!, other[6]!, other[4]!, plain[3]!, other[5]!, plain[5]!, other[7]!];
   const { packed, transfer } = pack(batch);
   t.notOk(Array.isArray(packed), 'packed, though it carries no data');
   if (Array.isArray(packed)) return;
@@ -202,13 +206,16 @@ t.test('the pooled wire: a reply whose body is a view of a shared buffer carries
     return out;
   };
   const reply: FromWorker = { t: 'reply', id: 1, status: 200, headers: { 'content-type': 'application/json' }, body, meta, usage: null };
-  for (const [name, batch] of [['alone', [reply]], ['beside data', [{ t: 'data', id: 2, chunk: Buffer.from('x') }, reply]]] as const) {
+  // as numbers, the body is copied into the batch's buffer (beside the batch's other bytes only); as an object
+  // (a logged completion keeps it one), it is cloned alone
+  const logged: FromWorker = { ...reply, content: 'the completion' };
+  for (const [name, batch, size] of [['alone', [reply], 10], ['beside data', [{ t: 'data', id: 2, chunk: Buffer.from('x') }, reply], 11], ['as an object', [logged], 10]] as const) {
     const got = (await cross([...batch])).find((m) => m.t === 'reply');
     const b = got?.t === 'reply' ? got.body : '';
     t.ok(b instanceof Uint8Array, `${name}: bytes`);
     if (typeof b === 'string') continue;
     t.equal(Buffer.from(b).toString(), '{"id":"c"}', `${name}: the body`);
-    t.equal(b.buffer.byteLength, 10, `${name}: nothing of the shared buffer around it`);
+    t.equal(b.buffer.byteLength, size, `${name}: nothing of the shared buffer around it`);
   }
   t.equal(body.buffer, shared.buffer, 'the worker\'s own view is left as it was');
 });

@@ -1,14 +1,16 @@
 // The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads and ends as numbers, and the few other messages as cloned objects.
 import type { MessagePort } from 'node:worker_threads';
-import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ToWorker } from './messages.js';
+import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ReplyMsg, ToWorker } from './messages.js';
 import { packToWorker, unpackToWorker, type PackedToWorker } from './wire-open.js';
 
 /**
  * A batch as posted: all data bytes in `d`, the models of the heads in `s`, and per message in order in `h`:
  * `0` (the next of `c`, cloned as it is), `1, id, length, cut` (data), `2, id, mirror, attempts, stream, model`
- * (a plain head) or `3, id, done, events, malformed, usage, prompt tokens, completion tokens` (a plain end).
- * A stream's head and end travel as numbers, not cloned objects: the main thread, which cannot spread over
- * cores, no longer rebuilds their objects key by key.
+ * (a plain head), `3, id, done, events, malformed, usage, prompt tokens, completion tokens` (a plain end) or
+ * `4, id, status, body length, mirror, attempts, stream, model, usage, prompt tokens, completion tokens, headers,
+ * then a name and a value per header` (a plain reply; its body in `d`, its strings in `s`). These travel as
+ * numbers, not cloned objects: the main thread, which cannot spread over cores, no longer rebuilds their objects
+ * key by key.
  */
 interface Packed {
   readonly d: Uint8Array;
@@ -21,6 +23,7 @@ const OBJECT = 0;
 const DATA = 1;
 const HEAD = 2;
 const END = 3;
+const REPLY = 4;
 
 /** Fits an Int32Array slot exactly (no fraction, no NaN, no overflow). */
 const isInt32 = (n: number): boolean => (n | 0) === n;
@@ -40,6 +43,15 @@ function plainEnd(m: EndMsg): boolean {
     && (u === null || (isInt32(u.promptTokens) && isInt32(u.completionTokens)));
 }
 
+/** A reply of upstream bytes with only the usual meta, nothing logged, counts that fit the slots. */
+function plainReply(m: ReplyMsg): boolean {
+  const x = m.meta;
+  const u = m.usage;
+  return typeof m.body !== 'string' && m.content === undefined && x.upstreamModel === undefined && x.prompt === undefined
+    && x.params === undefined && isInt32(x.mirror) && isInt32(x.attempts) && isInt32(m.status)
+    && (u === null || (isInt32(u.promptTokens) && isInt32(u.completionTokens)));
+}
+
 function slotsOf(m: FromWorker): number {
   switch (m.t) {
     case 'data':
@@ -48,6 +60,8 @@ function slotsOf(m: FromWorker): number {
       return plainHead(m) ? 6 : 1;
     case 'end':
       return plainEnd(m) ? 8 : 1;
+    case 'reply':
+      return plainReply(m) ? 12 + 2 * Object.keys(m.headers).length : 1;
     default:
       return 1;
   }
@@ -63,7 +77,10 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
     slots += n;
     if (n > 1) numeric++;
     if (m.t === 'data') bytes += m.chunk.byteLength;
-    else if (m.t === 'reply') replies++;
+    else if (m.t === 'reply') {
+      replies++;
+      if (n > 1) bytes += (m.body as Uint8Array).byteLength;
+    }
   }
   // (a batch of other messages goes as it is: no copy of the array)
   if (numeric === 0) return { packed: replies > 0 ? batch.map(exactReply) : batch, transfer: [] };
@@ -98,6 +115,29 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
       h[k++] = u === null ? 0 : 1;
       h[k++] = u === null ? 0 : u.promptTokens;
       h[k++] = u === null ? 0 : u.completionTokens;
+    } else if (m.t === 'reply' && typeof m.body !== 'string' && plainReply(m)) {
+      const u = m.usage;
+      d.set(m.body, at);
+      at += m.body.byteLength;
+      h[k++] = REPLY;
+      h[k++] = m.id;
+      h[k++] = m.status;
+      h[k++] = m.body.byteLength;
+      h[k++] = m.meta.mirror;
+      h[k++] = m.meta.attempts;
+      h[k++] = m.meta.stream ? 1 : 0;
+      h[k++] = s.push(m.meta.model) - 1;
+      h[k++] = u === null ? 0 : 1;
+      h[k++] = u === null ? 0 : u.promptTokens;
+      h[k++] = u === null ? 0 : u.completionTokens;
+      const count = k++;
+      let n = 0;
+      for (const name in m.headers) {
+        h[k++] = s.push(name) - 1;
+        h[k++] = s.push(m.headers[name]!) - 1;
+        n++;
+      }
+      h[count] = n;
     } else {
       h[k++] = OBJECT;
       c.push(exactReply(m));
@@ -151,6 +191,28 @@ export function unpack(posted: Packed | FromWorker[]): FromWorker[] {
         const promptTokens = h[k++]!;
         const completionTokens = h[k++]!;
         out.push({ t: 'end', id, done, stats: { events, malformed, usage: hasUsage ? { promptTokens, completionTokens } : null } });
+        break;
+      }
+      case REPLY: {
+        const id = h[k++]!;
+        const status = h[k++]!;
+        const n = h[k++]!;
+        const mirror = h[k++]!;
+        const attempts = h[k++]!;
+        const stream = h[k++] === 1;
+        const model = s[h[k++]!]!;
+        const hasUsage = h[k++] === 1;
+        const promptTokens = h[k++]!;
+        const completionTokens = h[k++]!;
+        const count = h[k++]!;
+        const headers: Record<string, string> = {};
+        for (let i = 0; i < count; i++) {
+          const name = s[h[k++]!]!;
+          headers[name] = s[h[k++]!]!;
+        }
+        const body = d.subarray(at, at + n);
+        at += n;
+        out.push({ t: 'reply', id, status, headers, body, meta: { mirror, attempts, model, stream }, usage: hasUsage ? { promptTokens, completionTokens } : null });
         break;
       }
       default:
