@@ -49,7 +49,7 @@ export function packToWorker(batch: ToWorker[]): { packed: PackedToWorker | ToWo
   for (const m of batch) {
     const n = slotsOf(m);
     slots += n;
-    if (n > 1 || m.t === 'abort') numeric++;
+    if (n > 1) numeric++;
     if (n > 1 && m.t === 'open') bytes += m.body.byteLength;
   }
   if (numeric === 0) return { packed: batch, transfer: [] };
