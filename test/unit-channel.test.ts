@@ -29,6 +29,16 @@ const meta = { mirror: 0, attempts: 1, model: 'm', stream: true };
 const stats = { events: 1, malformed: 0, usage: null };
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** Posts a packed batch through a real MessageChannel (structured clone and transfers) and unpacks it on the far side. */
+async function across<P, T>(packed: P, transfer: ArrayBuffer[], open: (posted: P) => T[]): Promise<T[]> {
+  const { port1, port2 } = new MessageChannel();
+  const got = new Promise<T[]>((resolve) => port2.once('message', (m: P) => resolve(open(m))));
+  port1.postMessage(packed, transfer);
+  const out = await got;
+  port1.close();
+  return out;
+}
+
 t.test('opens and aborts of one turn go out as one message; credit goes at the end of the callback', async (t) => {
   const f = fakePort();
   const ch = new Channel(f.port, 0);
@@ -123,11 +133,7 @@ t.test('the pooled wire: a batch keeps its order; data travels as views of one t
   ];
   const { packed, transfer } = pack(batch);
   t.equal(transfer.length, 2, 'the bytes and their index go as transfers, not copies');
-  const { port1, port2 } = new MessageChannel();
-  const got = new Promise<FromWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpack>[0]) => resolve(unpack(m))));
-  port1.postMessage(packed, transfer);
-  const out = await got;
-  port1.close();
+  const out = await across(packed, transfer, unpack);
   t.same(out.map((m) => m.t), ['head', 'data', 'data', 'end', 'data'], 'order kept');
   const data = out.filter((m): m is Extract<FromWorker, { t: 'data' }> => m.t === 'data');
   t.same(data.map((m) => [m.id, Buffer.from(m.chunk).toString(), m.cut === true]), [[1, 'abc', false], [2, 'defg', true], [2, 'h', false]]);
@@ -159,11 +165,7 @@ t.test('the pooled wire: a chat head, a clean end and a plain reply travel as nu
   t.notOk(Array.isArray(packed), 'packed, though it carries no data');
   if (Array.isArray(packed)) return;
   t.equal(packed.c.length, other.length, 'only the others are cloned as objects');
-  const { port1, port2 } = new MessageChannel();
-  const got = new Promise<FromWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpack>[0]) => resolve(unpack(m))));
-  port1.postMessage(packed, transfer);
-  const out = await got;
-  port1.close();
+  const out = await across(packed, transfer, unpack);
   t.strictSame(out, batch, 'every message arrives as it was sent, in order');
 });
 
@@ -182,11 +184,7 @@ t.test('the pooled wire toward a worker: opens, credit and aborts as numbers, bo
   t.notOk(Array.isArray(packed), 'packed');
   if (Array.isArray(packed)) return;
   t.same(packed.c.map((m) => m.t), ['gc', 'open'], 'cloned as objects: gc, and the open whose limit does not fit 32 bits');
-  const { port1, port2 } = new MessageChannel();
-  const got = new Promise<ToWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpackToWorker>[0]) => resolve(unpackToWorker(m))));
-  port1.postMessage(packed, transfer);
-  const out = await got;
-  port1.close();
+  const out = await across(packed, transfer, unpackToWorker);
   t.strictSame(out, batch, 'every message arrives as it was sent, in order');
   const [a, , b] = out;
   if (a?.t === 'open' && b?.t === 'open') t.equal(a.body.buffer, b.body.buffer, 'the bodies are views of the one buffer');
@@ -196,14 +194,9 @@ t.test('the pooled wire toward a worker: opens, credit and aborts as numbers, bo
 t.test('the pooled wire: a reply whose body is a view of a shared buffer carries only its own bytes', async (t) => {
   const shared = Buffer.from('other request bytes|{"id":"c"}|more of another');
   const body = shared.subarray(20, 30);
-  const cross = async (batch: FromWorker[]): Promise<FromWorker[]> => {
+  const cross = (batch: FromWorker[]): Promise<FromWorker[]> => {
     const { packed, transfer } = pack(batch);
-    const { port1, port2 } = new MessageChannel();
-    const got = new Promise<FromWorker[]>((resolve) => port2.once('message', (m: Parameters<typeof unpack>[0]) => resolve(unpack(m))));
-    port1.postMessage(packed, transfer);
-    const out = await got;
-    port1.close();
-    return out;
+    return across(packed, transfer, unpack);
   };
   const reply: FromWorker = { t: 'reply', id: 1, status: 200, headers: { 'content-type': 'application/json' }, body, meta, usage: null };
   // as numbers, the body is copied into the batch's buffer (beside the batch's other bytes only); as an object

@@ -7,14 +7,16 @@ import type { OpenMsg, RouteKind, ToWorker } from './messages.js';
  * request id, traceparent, content-type` (the last three index `s`, -1: none), `2, id, n` (credit) or `3, id`
  * (abort). The main thread, which cannot spread over cores, writes numbers instead of cloning objects key by key.
  */
-export interface PackedToWorker {
+export interface PackedBatch<M> {
   readonly d: Uint8Array;
   readonly h: Int32Array;
   readonly s: string[];
-  readonly c: ToWorker[];
+  readonly c: M[];
 }
+export type PackedToWorker = PackedBatch<ToWorker>;
 
-const OBJECT = 0;
+/** The slot that says: the next message of `c`, cloned as it is (both directions). */
+export const OBJECT = 0;
 const OPEN = 1;
 const CREDIT = 2;
 const ABORT = 3;
@@ -22,7 +24,8 @@ const ABORT = 3;
 /** The route kinds by number (a kind missing here travels as an object). */
 const KINDS: readonly RouteKind[] = ['chat', 'completions', 'embeddings', 'models', 'images', 'speech', 'transcriptions', 'translations', 'responses'];
 
-const isInt32 = (n: number): boolean => (n | 0) === n;
+/** Fits an Int32Array slot exactly (no fraction, no NaN, no overflow). */
+export const isInt32 = (n: number): boolean => (n | 0) === n;
 
 function plainOpen(m: OpenMsg): boolean {
   const l = m.limits;
@@ -42,16 +45,23 @@ function slotsOf(m: ToWorker): number {
   }
 }
 
-export function packToWorker(batch: ToWorker[]): { packed: PackedToWorker | ToWorker[]; transfer: ArrayBuffer[] } {
-  let bytes = 0;
+/** What packing a batch takes (both directions): Int32Array slots, bytes, and how many messages go as numbers. */
+export function measureBatch<T>(batch: readonly T[], slotsOf: (m: T) => number, bytesOf: (m: T) => number): { slots: number; bytes: number; numeric: number } {
   let slots = 0;
+  let bytes = 0;
   let numeric = 0;
   for (const m of batch) {
     const n = slotsOf(m);
     slots += n;
-    if (n > 1) numeric++;
-    if (n > 1 && m.t === 'open') bytes += m.body.byteLength;
+    if (n === 1) continue; // (an object)
+    numeric++;
+    bytes += bytesOf(m);
   }
+  return { slots, bytes, numeric };
+}
+
+export function packToWorker(batch: ToWorker[]): { packed: PackedToWorker | ToWorker[]; transfer: ArrayBuffer[] } {
+  const { slots, bytes, numeric } = measureBatch(batch, slotsOf, (m) => (m.t === 'open' ? m.body.byteLength : 0));
   if (numeric === 0) return { packed: batch, transfer: [] };
   const d = new Uint8Array(bytes);
   const h = new Int32Array(slots);

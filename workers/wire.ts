@@ -1,7 +1,7 @@
 // The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads and ends as numbers, and the few other messages as cloned objects.
 import type { MessagePort } from 'node:worker_threads';
 import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ReplyMsg, ToWorker } from './messages.js';
-import { packToWorker, unpackToWorker, type PackedToWorker } from './wire-open.js';
+import { OBJECT, isInt32, measureBatch, packToWorker, unpackToWorker, type PackedBatch, type PackedToWorker } from './wire-open.js';
 
 /**
  * A batch as posted: all data bytes in `d`, the models of the heads in `s`, and per message in order in `h`:
@@ -12,21 +12,13 @@ import { packToWorker, unpackToWorker, type PackedToWorker } from './wire-open.j
  * numbers, not cloned objects: the main thread, which cannot spread over cores, no longer rebuilds their objects
  * key by key.
  */
-interface Packed {
-  readonly d: Uint8Array;
-  readonly h: Int32Array;
-  readonly c: FromWorker[];
-  readonly s: string[];
-}
+type Packed = PackedBatch<FromWorker>;
 
-const OBJECT = 0;
 const DATA = 1;
 const HEAD = 2;
 const END = 3;
 const REPLY = 4;
 
-/** Fits an Int32Array slot exactly (no fraction, no NaN, no overflow). */
-const isInt32 = (n: number): boolean => (n | 0) === n;
 
 /** A chat head with only the usual meta: numbers and the model. */
 function plainHead(m: HeadMsg): boolean {
@@ -67,23 +59,16 @@ function slotsOf(m: FromWorker): number {
   }
 }
 
+/** The bytes a message that goes as numbers puts in the batch's buffer. */
+function bytesOf(m: FromWorker): number {
+  if (m.t === 'data') return m.chunk.byteLength;
+  return m.t === 'reply' && typeof m.body !== 'string' ? m.body.byteLength : 0;
+}
+
 export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; transfer: ArrayBuffer[] } {
-  let bytes = 0;
-  let slots = 0;
-  let numeric = 0;
-  let replies = 0;
-  for (const m of batch) {
-    const n = slotsOf(m);
-    slots += n;
-    if (n > 1) numeric++;
-    if (m.t === 'data') bytes += m.chunk.byteLength;
-    else if (m.t === 'reply') {
-      replies++;
-      if (n > 1) bytes += (m.body as Uint8Array).byteLength;
-    }
-  }
+  const { slots, bytes, numeric } = measureBatch(batch, slotsOf, bytesOf);
   // (a batch of other messages goes as it is: no copy of the array)
-  if (numeric === 0) return { packed: replies > 0 ? batch.map(exactReply) : batch, transfer: [] };
+  if (numeric === 0) return { packed: batch.some((m) => m.t === 'reply') ? batch.map(exactReply) : batch, transfer: [] };
   const d = new Uint8Array(bytes);
   const h = new Int32Array(slots);
   const c: FromWorker[] = [];
