@@ -1,4 +1,4 @@
-// The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads and ends as numbers, and the few other messages as cloned objects.
+// The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads, ends and plain replies as numbers, and the few other messages as cloned objects.
 import type { MessagePort } from 'node:worker_threads';
 import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ReplyMsg, ToWorker } from './messages.js';
 import { OBJECT, isInt32, measureBatch, packToWorker, unpackToWorker, type PackedBatch, type PackedToWorker } from './wire-open.js';
@@ -18,7 +18,6 @@ const DATA = 1;
 const HEAD = 2;
 const END = 3;
 const REPLY = 4;
-
 
 /** A chat head with only the usual meta: numbers and the model. */
 function plainHead(m: HeadMsg): boolean {
