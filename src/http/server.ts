@@ -19,6 +19,11 @@ interface Route {
   readonly statusAuth?: boolean;
 }
 
+/** A route and its path, one string for every request (the counters key their cells by it: its hash is kept). */
+interface Mounted extends Route {
+  readonly path: string;
+}
+
 /** GET routes mounted beside the proxied ones (the monitoring routes), behind STATUS_TOKEN when one is set. */
 export interface ExtraRoutes {
   readonly [path: string]: PlainHandler;
@@ -29,7 +34,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
   const cors = new Set(s.config.CORS_ORIGINS);
   const json = (body: unknown): PlainHandler => (res, _req, ctx) => send(res, ctx, 200, 'application/json', JSON.stringify(body));
 
-  const routes = new Map<string, Route>([
+  const defs: Array<[string, Route]> = [
     ['/v1/chat/completions', { methods: { POST: 'chat' } }],
     ['/v1/completions', { methods: { POST: 'completions' } }],
     ['/v1/embeddings', { methods: { POST: 'embeddings' } }],
@@ -41,8 +46,9 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     ['/v1/models', { methods: { GET: 'models' } }],
     ['/health', { methods: { GET: json({ status: 'ok' }) } }],
     ['/ready', { methods: { GET: (res, _req, ctx) => ready(s, res, ctx) } }],
-  ]);
-  for (const [path, handler] of Object.entries(extra)) routes.set(path, { methods: { GET: handler }, statusAuth: true });
+  ];
+  for (const [path, handler] of Object.entries(extra)) defs.push([path, { methods: { GET: handler }, statusAuth: true }]);
+  const routes = new Map<string, Mounted>(defs.map(([path, r]) => [path, { ...r, path }]));
 
   const handle = (res: HttpResponse, req: HttpRequest): void => {
     const t0 = performance.now();
@@ -51,7 +57,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const origin = req.getHeader('origin');
     const ctx: ResponseContext = { reqId: requestId(req.getHeader('x-request-id')), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
     const route = routes.get(path);
-    const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => refused(s, res, ctx, route ? path : 'unknown', t0, code, status, o);
+    const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => refused(s, res, ctx, route ? route.path : 'unknown', t0, code, status, o);
     if (!route) return refuse('not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
     const target = route.methods[method];
     if (target === undefined) {
@@ -81,7 +87,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
     if (Number.isNaN(contentLength)) return refuse('invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
     handleProxy(s, res, {
-      reqId: ctx.reqId, kind: target, route: path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin,
+      reqId: ctx.reqId, kind: target, route: route.path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin,
       // an upload goes upstream with its own content-type (its boundary); the JSON routes need none
       contentType: target === 'transcriptions' || target === 'translations' ? req.getHeader('content-type') : null,
       traceparent: TRACEPARENT.test(req.getHeader('traceparent')) ? req.getHeader('traceparent') : null,
