@@ -45,23 +45,29 @@ function slotsOf(m: ToWorker): number {
   }
 }
 
-/** What packing a batch takes (both directions): Int32Array slots, bytes, and how many messages go as numbers. */
-export function measureBatch<T>(batch: readonly T[], slotsOf: (m: T) => number, bytesOf: (m: T) => number): { slots: number; bytes: number; numeric: number } {
+/**
+ * What packing a batch takes (both directions): Int32Array slots, bytes, how many messages go as numbers, and
+ * which (1 at their index): decided once here, by `slotsOf`, and only read by the packing loop.
+ */
+export function measureBatch<T>(batch: readonly T[], slotsOf: (m: T) => number, bytesOf: (m: T) => number): { slots: number; bytes: number; numeric: number; asNumbers: Uint8Array } {
   let slots = 0;
   let bytes = 0;
   let numeric = 0;
-  for (const m of batch) {
+  const asNumbers = new Uint8Array(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const m = batch[i]!;
     const n = slotsOf(m);
     slots += n;
     if (n === 1) continue; // (an object)
+    asNumbers[i] = 1;
     numeric++;
     bytes += bytesOf(m);
   }
-  return { slots, bytes, numeric };
+  return { slots, bytes, numeric, asNumbers };
 }
 
 export function packToWorker(batch: ToWorker[]): { packed: PackedToWorker | ToWorker[]; transfer: ArrayBuffer[] } {
-  const { slots, bytes, numeric } = measureBatch(batch, slotsOf, (m) => (m.t === 'open' ? m.body.byteLength : 0));
+  const { slots, bytes, numeric, asNumbers } = measureBatch(batch, slotsOf, (m) => (m.t === 'open' ? m.body.byteLength : 0));
   if (numeric === 0) return { packed: batch, transfer: [] };
   const d = new Uint8Array(bytes);
   const h = new Int32Array(slots);
@@ -70,8 +76,12 @@ export function packToWorker(batch: ToWorker[]): { packed: PackedToWorker | ToWo
   const str = (v: string | null | undefined): number => (v === null || v === undefined ? -1 : s.push(v) - 1);
   let at = 0;
   let k = 0;
-  for (const m of batch) {
-    if (m.t === 'open' && plainOpen(m)) {
+  for (let i = 0; i < batch.length; i++) {
+    const m = batch[i]!;
+    if (asNumbers[i] === 0) {
+      h[k++] = OBJECT;
+      c.push(m);
+    } else if (m.t === 'open') {
       d.set(m.body, at);
       at += m.body.byteLength;
       h[k++] = OPEN;
@@ -85,16 +95,13 @@ export function packToWorker(batch: ToWorker[]): { packed: PackedToWorker | ToWo
       h[k++] = str(m.reqId);
       h[k++] = str(m.traceparent);
       h[k++] = str(m.contentType);
-    } else if (m.t === 'credit' && isInt32(m.n)) {
+    } else if (m.t === 'credit') {
       h[k++] = CREDIT;
       h[k++] = m.id;
       h[k++] = m.n;
     } else if (m.t === 'abort') {
       h[k++] = ABORT;
       h[k++] = m.id;
-    } else {
-      h[k++] = OBJECT;
-      c.push(m);
     }
   }
   return { packed: { d, h, s, c }, transfer: [d.buffer as ArrayBuffer, h.buffer as ArrayBuffer] };

@@ -65,7 +65,7 @@ function bytesOf(m: FromWorker): number {
 }
 
 export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; transfer: ArrayBuffer[] } {
-  const { slots, bytes, numeric } = measureBatch(batch, slotsOf, bytesOf);
+  const { slots, bytes, numeric, asNumbers } = measureBatch(batch, slotsOf, bytesOf);
   // (a batch of other messages goes as it is: no copy of the array)
   if (numeric === 0) return { packed: batch.some((m) => m.t === 'reply') ? batch.map(exactReply) : batch, transfer: [] };
   const d = new Uint8Array(bytes);
@@ -74,22 +74,26 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
   const s: string[] = [];
   let at = 0;
   let k = 0;
-  for (const m of batch) {
-    if (m.t === 'data') {
+  for (let i = 0; i < batch.length; i++) {
+    const m = batch[i]!;
+    if (asNumbers[i] === 0) {
+      h[k++] = OBJECT;
+      c.push(exactReply(m));
+    } else if (m.t === 'data') {
       d.set(m.chunk, at);
       at += m.chunk.byteLength;
       h[k++] = DATA;
       h[k++] = m.id;
       h[k++] = m.chunk.byteLength;
       h[k++] = m.cut ? 1 : 0;
-    } else if (m.t === 'head' && plainHead(m)) {
+    } else if (m.t === 'head') {
       h[k++] = HEAD;
       h[k++] = m.id;
       h[k++] = m.meta.mirror;
       h[k++] = m.meta.attempts;
       h[k++] = m.meta.stream ? 1 : 0;
       h[k++] = s.push(m.meta.model) - 1;
-    } else if (m.t === 'end' && plainEnd(m)) {
+    } else if (m.t === 'end') {
       const u = m.stats.usage;
       h[k++] = END;
       h[k++] = m.id;
@@ -99,14 +103,15 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
       h[k++] = u === null ? 0 : 1;
       h[k++] = u === null ? 0 : u.promptTokens;
       h[k++] = u === null ? 0 : u.completionTokens;
-    } else if (m.t === 'reply' && typeof m.body !== 'string' && plainReply(m)) {
+    } else if (m.t === 'reply') {
       const u = m.usage;
-      d.set(m.body, at);
-      at += m.body.byteLength;
+      const body = m.body as Uint8Array; // (plainReply: never a string here)
+      d.set(body, at);
+      at += body.byteLength;
       h[k++] = REPLY;
       h[k++] = m.id;
       h[k++] = m.status;
-      h[k++] = m.body.byteLength;
+      h[k++] = body.byteLength;
       h[k++] = m.meta.mirror;
       h[k++] = m.meta.attempts;
       h[k++] = m.meta.stream ? 1 : 0;
@@ -122,9 +127,6 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
         n++;
       }
       h[count] = n;
-    } else {
-      h[k++] = OBJECT;
-      c.push(exactReply(m));
     }
   }
   return { packed: { d, h, c, s }, transfer: [d.buffer as ArrayBuffer, h.buffer as ArrayBuffer] };
