@@ -4,14 +4,15 @@ import type { HttpResponse } from './uws.js';
 import type { StreamFraming } from '../../workers/protocol.js';
 import { statusLine, writeCommonHeaders, type ResponseContext } from './respond.js';
 import { errorEvent, responsesErrorEvent, type ErrorCode } from '../errors.js';
+import { RES } from './names.js';
 
 /** Status and headers of a streamed binary body under the upstream's content-type (no length: chunked); inside cork. */
 export function writeBytesHead(res: HttpResponse, ctx: ResponseContext, contentType: string, closeConnection: boolean): void {
   res.writeStatus(statusLine(200));
-  res.writeHeader('content-type', contentType);
-  res.writeHeader('cache-control', 'no-cache');
-  res.writeHeader('x-accel-buffering', 'no');
-  if (closeConnection) res.writeHeader('connection', 'close');
+  res.writeHeader(RES.contentType, contentType);
+  res.writeHeader(RES.cacheControl, RES.noCache);
+  res.writeHeader(RES.xAccelBuffering, RES.no);
+  if (closeConnection) res.writeHeader(RES.connection, RES.close);
   writeCommonHeaders(res, ctx);
 }
 

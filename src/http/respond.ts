@@ -2,6 +2,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from './uws.js';
 import { errorBody, type ErrorCode } from '../errors.js';
+import { RES } from './names.js';
 
 export interface ResponseContext {
   readonly reqId: string;
@@ -11,22 +12,23 @@ export interface ResponseContext {
   readonly head?: boolean;
 }
 
-const statusLines = new Map<number, string>();
-export function statusLine(status: number): string {
+const statusLines = new Map<number, Buffer>();
+/** "200 OK" and the like, as bytes made once per status. */
+export function statusLine(status: number): Buffer {
   let line = statusLines.get(status);
   if (line === undefined) {
-    line = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+    line = Buffer.from(`${status} ${STATUS_CODES[status] ?? 'Unknown'}`, 'latin1');
     statusLines.set(status, line);
   }
   return line;
 }
 
 export function writeCommonHeaders(res: HttpResponse, ctx: ResponseContext): void {
-  res.writeHeader('x-request-id', ctx.reqId);
+  res.writeHeader(RES.requestId, ctx.reqId);
   if (ctx.corsOrigin !== null) {
-    res.writeHeader('access-control-allow-origin', ctx.corsOrigin);
-    res.writeHeader('access-control-expose-headers', 'x-request-id, retry-after, retry-after-ms');
-    res.writeHeader('vary', 'Origin');
+    res.writeHeader(RES.accessControlAllowOrigin, ctx.corsOrigin);
+    res.writeHeader(RES.accessControlExposeHeaders, RES.exposed);
+    res.writeHeader(RES.vary, RES.origin);
   }
 }
 
@@ -42,7 +44,7 @@ export function send(
 ): void {
   res.cork(() => {
     res.writeStatus(statusLine(status));
-    res.writeHeader('content-type', contentType);
+    res.writeHeader(RES.contentType, contentType);
     writeCommonHeaders(res, ctx);
     if (headers) for (const k in headers) if (k !== 'content-type') res.writeHeader(k, headers[k]!);
     // (endWithoutBody with arguments leaves this uWS build's response open, which aborts the process)

@@ -9,6 +9,7 @@ import { outcomeOf } from '../counters.js';
 import { recordRequest } from '../outcome.js';
 import { handleProxy } from './proxy.js';
 import { randomUUID } from 'node:crypto';
+import { REQ } from './names.js';
 
 /** A monitoring or utility route: answered on the main thread, never shed. */
 export type PlainHandler = (res: HttpResponse, req: HttpRequest, ctx: ResponseContext) => void;
@@ -54,8 +55,8 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const t0 = performance.now();
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod();
-    const origin = req.getHeader('origin');
-    const ctx: ResponseContext = { reqId: requestId(req.getHeader('x-request-id')), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
+    const origin = req.getHeader(REQ.origin);
+    const ctx: ResponseContext = { reqId: requestId(req.getHeader(REQ.requestId)), corsOrigin: origin && cors.has(origin) ? origin : null, head: method === 'HEAD' };
     const route = routes.get(path);
     const refuse = (code: ErrorCode, status: number, o: ErrorOptions = {}): void => refused(s, res, ctx, route ? route.path : 'unknown', t0, code, status, o);
     if (!route) return refuse('not_found', 404, { message: `Unknown route ${method} ${truncate(path)}.` });
@@ -76,21 +77,23 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
       if (conflict === 'content-length') return refuse('invalid_request', 400, { message: 'Conflicting content-length headers.', closeConnection: true });
     }
     if (tokenRoute) {
-      const presented = bearerToken(req.getHeader('authorization')) ?? req.getQuery('token') ?? '';
+      const presented = bearerToken(req.getHeader(REQ.authorization)) ?? req.getQuery('token') ?? '';
       if (!tokenMatches(presented, s.config.STATUS_TOKEN)) return refuse('unauthorized_status', 401);
     }
     if (typeof target === 'function') return target(res, req, ctx);
 
-    const auth = keys.check(req.getHeader('authorization'));
+    const auth = keys.check(req.getHeader(REQ.authorization));
     if (!auth.ok) return refuse('invalid_api_key', 401, { closeConnection: hasBody(req) });
-    const cl = req.getHeader('content-length');
+    const cl = req.getHeader(REQ.contentLength);
     const contentLength = cl === '' ? null : /^\d{1,15}$/.test(cl) ? Number(cl) : NaN;
     if (Number.isNaN(contentLength)) return refuse('invalid_request', 400, { message: 'Invalid content-length.', closeConnection: true });
+    const traceparent = req.getHeader(REQ.traceparent);
     handleProxy(s, res, {
-      reqId: ctx.reqId, kind: target, route: route.path, keyId: auth.keyId, contentLength, hasBody: hasBody(req), corsOrigin: ctx.corsOrigin,
+      reqId: ctx.reqId, kind: target, route: route.path, keyId: auth.keyId, contentLength,
+      hasBody: contentLength !== null || req.getHeader(REQ.transferEncoding) !== '', corsOrigin: ctx.corsOrigin,
       // an upload goes upstream with its own content-type (its boundary); the JSON routes need none
-      contentType: target === 'transcriptions' || target === 'translations' ? req.getHeader('content-type') : null,
-      traceparent: TRACEPARENT.test(req.getHeader('traceparent')) ? req.getHeader('traceparent') : null,
+      contentType: target === 'transcriptions' || target === 'translations' ? req.getHeader(REQ.contentType) : null,
+      traceparent: traceparent !== '' && TRACEPARENT.test(traceparent) ? traceparent : null,
       client: s.config.ENABLE_DETAILED_LOGGING ? clientOf(res, req) : null,
     });
   };
@@ -159,7 +162,7 @@ function conflictingHeader(req: HttpRequest): 'authorization' | 'content-length'
 }
 
 function hasBody(req: HttpRequest): boolean {
-  return req.getHeader('content-length') !== '' || req.getHeader('transfer-encoding') !== '';
+  return req.getHeader(REQ.contentLength) !== '' || req.getHeader(REQ.transferEncoding) !== '';
 }
 
 /** A client's x-request-id when it is safe to echo and log (printable, no spaces, ≤ 128), else a new UUID. */
@@ -173,7 +176,7 @@ const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0
 
 /** The peer address and user agent, for ENABLE_DETAILED_LOGGING's log fields. */
 function clientOf(res: HttpResponse, req: HttpRequest): { ip: string; userAgent: string } {
-  return { ip: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'), userAgent: truncate(req.getHeader('user-agent')) };
+  return { ip: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'), userAgent: truncate(req.getHeader(REQ.userAgent)) };
 }
 
 function truncate(s: string): string {

@@ -2,6 +2,7 @@
 import type { HttpResponse } from './uws.js';
 import { statusLine, writeCommonHeaders, type ResponseContext } from './respond.js';
 import type { Sink } from '../sse/writer.js';
+import { RES } from './names.js';
 
 export const DONE = 'data: [DONE]\n\n';
 export const KEEP_ALIVE = ': keep-alive\n\n';
@@ -9,10 +10,10 @@ export const KEEP_ALIVE = ': keep-alive\n\n';
 /** Status and headers of an event stream (CONTRACT §3); call inside cork. */
 export function writeSseHead(res: HttpResponse, ctx: ResponseContext, closeConnection: boolean): void {
   res.writeStatus(statusLine(200));
-  res.writeHeader('content-type', 'text/event-stream; charset=utf-8');
-  res.writeHeader('cache-control', 'no-cache');
-  res.writeHeader('x-accel-buffering', 'no');
-  if (closeConnection) res.writeHeader('connection', 'close'); // the client's next request goes elsewhere
+  res.writeHeader(RES.contentType, RES.eventStream);
+  res.writeHeader(RES.cacheControl, RES.noCache);
+  res.writeHeader(RES.xAccelBuffering, RES.no);
+  if (closeConnection) res.writeHeader(RES.connection, RES.close); // the client's next request goes elsewhere
   writeCommonHeaders(res, ctx);
 }
 
