@@ -90,7 +90,7 @@ export function mountRoutes(app: TemplatedApp, s: ServiceState, extra: ExtraRout
     const traceparent = req.getHeader(REQ.traceparent);
     handleProxy(s, res, {
       reqId: ctx.reqId, kind: target, route: route.path, keyId: auth.keyId, contentLength,
-      hasBody: contentLength !== null || req.getHeader(REQ.transferEncoding) !== '', corsOrigin: ctx.corsOrigin,
+      hasBody: hasBody(req, cl), corsOrigin: ctx.corsOrigin,
       // an upload goes upstream with its own content-type (its boundary); the JSON routes need none
       contentType: target === 'transcriptions' || target === 'translations' ? req.getHeader(REQ.contentType) : null,
       traceparent: traceparent !== '' && TRACEPARENT.test(traceparent) ? traceparent : null,
@@ -161,8 +161,9 @@ function conflictingHeader(req: HttpRequest): 'authorization' | 'content-length'
   return conflict;
 }
 
-function hasBody(req: HttpRequest): boolean {
-  return req.getHeader(REQ.contentLength) !== '' || req.getHeader(REQ.transferEncoding) !== '';
+/** A content-length (pass it when it was read already) or a transfer-encoding. */
+function hasBody(req: HttpRequest, contentLength = req.getHeader(REQ.contentLength)): boolean {
+  return contentLength !== '' || req.getHeader(REQ.transferEncoding) !== '';
 }
 
 /** A client's x-request-id when it is safe to echo and log (printable, no spaces, ≤ 128), else a new UUID. */
