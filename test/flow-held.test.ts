@@ -10,6 +10,7 @@ import { ModelsCache } from '../workers/models-cache.js';
 import { createUpstream } from '../workers/upstream.js';
 import { READ_BYTES } from '../workers/connector.js';
 import { creditLump, MirrorHealth, type FromWorker, type WorkerConfig } from '../workers/protocol.js';
+import { workerConfig } from './helpers/fakes.js';
 
 const BUDGET = 16_384; // STREAM_BUFFER_SIZE's default
 const EVENT = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1000)}"},"finish_reason":null}]}\n\n`;
@@ -42,12 +43,7 @@ async function endlessUpstream(): Promise<{ port: number; close: () => void }> {
 }
 
 function config(port: number): WorkerConfig {
-  return {
-    mirrors: [`http://127.0.0.1:${port}/v1`], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 10,
-    retryAfterCapMs: 1000, connectTimeoutMs: 5000, circuitFailures: 5, circuitResetMs: 10_000, maxUpstreamConnections: 4,
-    reasoningFormat: 'passthrough', modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20,
-    httpProxy: null, httpsProxy: null, noProxy: null, logDetails: false, logPrompts: false, logCompletions: false, modelAliases: {},
-  };
+  return workerConfig({ mirrors: [`http://127.0.0.1:${port}/v1`], retryDelayMs: 10, retryAfterCapMs: 1000, connectTimeoutMs: 5000, circuitResetMs: 10_000, maxUpstreamConnections: 4 });
 }
 
 t.test('a stream that pauses 300 times holds at most two reads at its upstream socket, not more each time', async (t) => {

@@ -4,16 +4,11 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { Exchange } from '../workers/exchange.js';
 import type { ExchangeContext } from '../workers/context.js';
 import { ModelsCache } from '../workers/models-cache.js';
-import type { FromWorker, OpenMsg, StreamLimits, WorkerConfig } from '../workers/protocol.js';
+import type { FromWorker, OpenMsg, StreamLimits } from '../workers/protocol.js';
 import { MirrorHealth } from '../workers/protocol.js';
-import { FakeUpstream, openAIError } from './helpers/fakes.js';
+import { FakeUpstream, openAIError, workerConfig } from './helpers/fakes.js';
 
-const config: WorkerConfig = {
-  mirrors: ['http://m0.test/v1'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 10,
-  retryAfterCapMs: 1000, connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 10_000, maxUpstreamConnections: 10,
-  reasoningFormat: 'passthrough', modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20,
-  httpProxy: null, httpsProxy: null, noProxy: null, logDetails: false, logPrompts: false, logCompletions: false, modelAliases: {},
-};
+const config = workerConfig({ mirrors: ['http://m0.test/v1'], retryDelayMs: 10, retryAfterCapMs: 1000, circuitResetMs: 10_000, maxUpstreamConnections: 10 });
 
 function setup(stream: boolean, o: { credit?: number; limits?: Partial<StreamLimits> } = {}) {
   const up = new FakeUpstream();

@@ -4,14 +4,7 @@ import fc from 'fast-check';
 import { Peek } from '../workers/peek.js';
 import { StreamRelay } from '../workers/relay.js';
 import { Outflow } from '../workers/outflow.js';
-import { MirrorHealth, type WorkerConfig } from '../workers/protocol.js';
-
-const config = (o: Partial<WorkerConfig> = {}): WorkerConfig => ({
-  mirrors: ['http://m.test'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 0, retryAfterCapMs: 0,
-  connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 1000, maxUpstreamConnections: 1, reasoningFormat: 'passthrough',
-  modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20, httpProxy: null, httpsProxy: null, noProxy: null,
-  logDetails: false, logPrompts: false, logCompletions: false, modelAliases: {}, ...o,
-});
+import { workerConfig } from './helpers/fakes.js';
 
 const peek = (value: string): string => {
   const b = Buffer.from(`xx${value}yy`);
@@ -56,7 +49,7 @@ t.test('Peek: a key search passes over a read once, however many events it holds
 });
 
 t.test('relay: the bytes go out as they came, contiguous events as one view; pings and malformed dropped', async (t) => {
-  const r = new StreamRelay(config());
+  const r = new StreamRelay(workerConfig());
   const a = 'data: {"choices":[{"delta":{"content":"a"},"finish_reason":null}]}\n\n';
   const b = 'data:{"choices":[{"delta":{"content":"b"},"finish_reason":null}]}\n\n';
   const read = Buffer.from(a + b + ': ping\n\n' + 'data: {"not json\n\n' + a);
@@ -71,7 +64,7 @@ t.test('relay: the bytes go out as they came, contiguous events as one view; pin
 });
 
 t.test('relay: an event split across reads arrives whole; the first view points into the read (no copy)', async (t) => {
-  const r = new StreamRelay(config());
+  const r = new StreamRelay(workerConfig());
   const ev = 'data: {"choices":[{"delta":{"content":"é😀"},"finish_reason":null}]}\n\n';
   const all = Buffer.from(ev + ev);
   const cut = ev.length + 10;
@@ -90,7 +83,7 @@ t.test('relay property: any split of any chunk stream gives the same bytes out',
       const text = chunks.map((c) => `data: ${JSON.stringify({ choices: [{ delta: { content: c.content }, finish_reason: c.finish }] })}\n\n`).join('');
       const bytes = Buffer.from(text);
       const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
-      const r = new StreamRelay(config());
+      const r = new StreamRelay(workerConfig());
       const got: Buffer[] = [];
       let prev = 0;
       for (const p of [...points, bytes.length]) {

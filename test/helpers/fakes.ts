@@ -1,8 +1,8 @@
-// Fakes for unit tests of the worker side: an upstream dispatcher driven by the test, a manual clock, a mirror health.
+// Fakes for unit tests of the worker side: an upstream dispatcher driven by the test, a manual clock, a mirror health, a worker config.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AttemptHandler, AttemptRequest, Controller, Dispatch } from '../../workers/upstream.js';
 import type { Clock } from '../../workers/clock.js';
-import { MirrorHealth } from '../../workers/protocol.js';
+import { MirrorHealth, type WorkerConfig } from '../../workers/protocol.js';
 
 export class FakeController implements Controller {
   paused = false;
@@ -97,3 +97,11 @@ export function health(n: number, failuresToOpen = 2, resetMs = 1000, now: () =>
 }
 
 export const openAIError = (message = 'model failed'): string => JSON.stringify({ error: { message, type: 'server_error', param: null, code: 'x' } });
+
+/** A worker's config for unit tests: one mirror, no retries, nothing logged; `o` overrides any field. */
+export const workerConfig = (o: Partial<WorkerConfig> = {}): WorkerConfig => ({
+  mirrors: ['http://m.test'], health: MirrorHealth.allocate(1), upstreamApiKey: null, maxRetries: 0, retryDelayMs: 0, retryAfterCapMs: 0,
+  connectTimeoutMs: 1000, circuitFailures: 5, circuitResetMs: 1000, maxUpstreamConnections: 1, reasoningFormat: 'passthrough',
+  modelsCacheTtlMs: 0, maxResponseBytes: 1 << 20, maxEventBytes: 1 << 20, httpProxy: null, httpsProxy: null, noProxy: null,
+  logDetails: false, logPrompts: false, logCompletions: false, modelAliases: {}, ...o,
+});
