@@ -1,14 +1,11 @@
 // Micro-benchmark of uWS's string arguments: header names and fixed values as JS strings against the same as bytes (src/http/names.ts).
 //
 // A uWS handler that reads six request headers and writes a status, four headers and a short body, the way the
-// router and an SSE head do, under wrk; CPU of this process per request, the two modes alternating in pairs.
+// router and an SSE head do, under wrk (perf/lib/wrk.ts: the bench's chat POST); CPU of this process per request, the two modes alternating in pairs.
 // `node dist/perf/micro-uws-strings.js [pairs=5] [seconds=4]` after `npm run build` (needs Debian's wrk).
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createApp, listen, loadUws } from '../src/http/uws.js';
 import { cpuMs } from './lib/proc.js';
-
-const WRK = '/usr/bin/wrk';
+import { hammer, wrkAvailable } from './lib/wrk.js';
 const pairs = Number(process.argv[2] ?? 5);
 const seconds = Number(process.argv[3] ?? 4);
 
@@ -34,18 +31,14 @@ app.any('/*', (res, req) => {
   });
 });
 
-function wrk(port: number, s: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(WRK, ['-t1', '-c20', `-d${s}s`, `http://127.0.0.1:${port}/`]);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('exit', () => resolve(Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN)));
-  });
+/** Requests wrk completed against the handler in `s` seconds (wrk in its own process: its CPU is not counted here). */
+async function wrk(port: number, s: number): Promise<number> {
+  const r = await hammer({ url: `http://127.0.0.1:${port}/`, model: 'm', stream: false, connections: 20, threads: 1, duration: s });
+  return r.requests;
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(WRK)) throw new Error(`${WRK} is needed (apt-get install wrk)`);
+  if (!wrkAvailable()) throw new Error('wrk is needed (apt-get install wrk): autocannon would run in this process and count here');
   const listener = await listen(rt, app, '127.0.0.1', 0);
   await wrk(listener.port, 1); // warm-up
   const per: Record<'strings' | 'bytes', number[]> = { strings: [], bytes: [] };
