@@ -1,7 +1,9 @@
-// A stream paused by a slow client, again and again, against a real upstream socket: what the upstream socket holds
-// stays near one read (issue 13, slow clients), however many times the stream pauses and resumes.
+// A stream paused by a slow client, again and again, against a real upstream socket (plain, TLS, and plain through an
+// HTTP proxy): what the upstream socket holds stays bounded (issue 13, slow clients), however often the stream pauses.
 import t from 'tap';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Exchange } from '../workers/exchange.js';
@@ -11,15 +13,24 @@ import { createUpstream } from '../workers/upstream.js';
 import { READ_BYTES } from '../workers/connector.js';
 import { creditLump, MirrorHealth, type FromWorker, type WorkerConfig } from '../workers/protocol.js';
 import { workerConfig } from './helpers/fakes.js';
+import { startForwardProxy } from './helpers/forward-proxy.js';
 
 const BUDGET = 16_384; // STREAM_BUFFER_SIZE's default
 const EVENT = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1000)}"},"finish_reason":null}]}\n\n`;
 
-/** An upstream that answers with an endless SSE stream of ~1 KB events, written as fast as its socket takes them. */
-async function endlessUpstream(): Promise<{ port: number; close: () => void }> {
+// a throwaway self-signed certificate for 127.0.0.1, made for this test only (test/fixtures/README.md)
+const fixture = (name: string): Buffer => readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url));
+// undici's TLS connector verifies the mirror's certificate against Node's CA list; this test's mirror is self-signed
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+
+/**
+ * An upstream that answers with an endless SSE stream of ~1 KB events, written as fast as its socket takes them;
+ * over TLS, in records of up to 16 KB (Node's largest).
+ */
+async function endlessUpstream(secure: boolean): Promise<{ port: number; close: () => void }> {
   const chunk = Buffer.from(`${Buffer.byteLength(EVENT).toString(16)}\r\n${EVENT}\r\n`.repeat(16));
   const sockets = new Set<Socket>();
-  const server = createServer((s) => {
+  const serve = (s: Socket): void => {
     sockets.add(s);
     s.on('error', () => undefined).on('close', () => sockets.delete(s));
     s.once('data', () => {
@@ -30,7 +41,8 @@ async function endlessUpstream(): Promise<{ port: number; close: () => void }> {
       };
       pump();
     });
-  });
+  };
+  const server: Server = secure ? createTlsServer({ key: fixture('upstream-key.pem'), cert: fixture('upstream-cert.pem') }, serve) : createServer(serve);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
@@ -42,57 +54,79 @@ async function endlessUpstream(): Promise<{ port: number; close: () => void }> {
   };
 }
 
-function config(port: number): WorkerConfig {
-  return workerConfig({ mirrors: [`http://127.0.0.1:${port}/v1`], retryDelayMs: 10, retryAfterCapMs: 1000, connectTimeoutMs: 5000, circuitResetMs: 10_000, maxUpstreamConnections: 4 });
+function config(port: number, secure: boolean, httpProxy: string | null): WorkerConfig {
+  return workerConfig({ mirrors: [`${secure ? 'https' : 'http'}://127.0.0.1:${port}/v1`], httpProxy, retryDelayMs: 10, retryAfterCapMs: 1000, connectTimeoutMs: 5000, circuitResetMs: 10_000, maxUpstreamConnections: 4 });
 }
 
-t.test('a stream that pauses 300 times holds at most two reads at its upstream socket, not more each time', async (t) => {
-  const up = await endlessUpstream();
-  t.teardown(up.close);
-  const cfg = config(up.port);
-  const upstream = createUpstream(cfg);
-  t.teardown(() => upstream.close());
-  let socket: Socket | null = null;
-  const onConnected = (m: unknown): void => {
-    socket ??= (m as { socket: Socket }).socket;
-  };
-  subscribe('undici:client:connected', onConnected);
-  t.teardown(() => unsubscribe('undici:client:connected', onConnected));
+/**
+ * The most its socket may hold. Plain-HTTP reads are bounded here (READ_BYTES), and each resume spends a lump of
+ * credit: two lumps. Other sockets read on until they hold their high-water mark (undici's: 16 KB for TLS, 64 KB for
+ * a plain socket, here a tunnel through an HTTP proxy), one network read more (up to 64 KB off the wire; for TLS,
+ * plus the end of a 16 KB record the read before began), and ask for no more until that has been taken. Without that
+ * last rule each resume added a read: 7-10 MB after these 300 pauses.
+ */
+const MOST_HELD = { plain: 2 * creditLump(BUDGET), TLS: 16 * 1024 + 64 * 1024 + 16 * 1024, 'proxied plain': 64 * 1024 + 64 * 1024 };
 
-  // the client: takes every byte, but returns credit a lump at a time, a turn later (as the SSE writer does)
-  const lump = creditLump(BUDGET);
-  const grants = 300;
-  let granted = 0;
-  let received = 0;
-  let owed = 0;
-  let mostHeld = 0;
-  let ex: Exchange | null = null;
-  let done: () => void = () => undefined;
-  const allUsed = new Promise<void>((resolve) => (done = resolve));
-  const ctx: ExchangeContext = {
-    config: cfg, health: new MirrorHealth(cfg.health, 1, 5, 10_000), dispatch: upstream.dispatch, models: new ModelsCache(0),
-    flushSoon: () => undefined, finished: () => undefined,
-    send: (m: FromWorker) => {
-      if (m.t !== 'data') return;
-      received += m.chunk.byteLength;
-      if (socket) mostHeld = Math.max(mostHeld, socket.readableLength);
-      owed += m.chunk.byteLength;
-      while (owed >= lump && granted < grants) {
-        owed -= lump;
-        granted++;
-        setImmediate(() => ex!.credit(lump));
-      }
-      if (received >= BUDGET + grants * lump) done();
-    },
-  };
-  const body = new TextEncoder().encode(JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] }));
-  ex = new Exchange(ctx, { t: 'open', id: 1, kind: 'chat', body, reqId: 'r', traceparent: null, credit: BUDGET, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat');
-  ex.start();
-  await allUsed;
-  ex.abort();
-  t.ok(socket !== null, 'the upstream socket was seen');
-  t.equal(received, BUDGET + grants * lump, 'every byte of credit was used: the stream paused and resumed each time');
-  // each resume spends a lump of credit; a read larger than that left more behind every time
-  t.ok(READ_BYTES <= lump, `a read (${READ_BYTES} bytes) is at most a lump of credit (${lump})`);
-  t.ok(mostHeld <= 2 * lump, `the upstream socket held at most ${mostHeld} bytes (two lumps: ${2 * lump})`);
-});
+for (const kind of ['plain', 'TLS', 'proxied plain'] as const)
+  t.test(`a stream that pauses 300 times holds at most ${MOST_HELD[kind]} bytes at its ${kind} upstream socket, not more each time`, async (t) => {
+    const secure = kind === 'TLS';
+    const up = await endlessUpstream(secure);
+    t.teardown(up.close);
+    let httpProxy: string | null = null;
+    if (kind === 'proxied plain') {
+      const proxy = await startForwardProxy();
+      t.teardown(() => proxy.close());
+      httpProxy = proxy.url;
+    }
+    const cfg = config(up.port, secure, httpProxy);
+    const upstream = createUpstream(cfg);
+    t.teardown(() => upstream.close());
+    let socket: Socket | null = null;
+    const onConnected = (m: unknown): void => {
+      socket ??= (m as { socket: Socket }).socket;
+    };
+    subscribe('undici:client:connected', onConnected);
+    t.teardown(() => unsubscribe('undici:client:connected', onConnected));
+
+    // the client: takes every byte, but returns credit a lump at a time, a turn later (as the SSE writer does)
+    const lump = creditLump(BUDGET);
+    const pauses = 300;
+    let credit = BUDGET;
+    let paused = 0;
+    let received = 0;
+    let owed = 0;
+    let mostHeld = 0;
+    let leastCredit = credit;
+    let ex: Exchange | null = null;
+    let done: () => void = () => undefined;
+    const pausedEnough = new Promise<void>((resolve) => (done = resolve));
+    const grant = (): void => {
+      credit += lump;
+      ex!.credit(lump);
+    };
+    const ctx: ExchangeContext = {
+      config: cfg, health: new MirrorHealth(cfg.health, 1, 5, 10_000), dispatch: upstream.dispatch, models: new ModelsCache(0),
+      flushSoon: () => undefined, finished: () => undefined,
+      send: (m: FromWorker) => {
+        if (m.t !== 'data') return;
+        const n = m.chunk.byteLength;
+        received += n;
+        credit -= n;
+        leastCredit = Math.min(leastCredit, credit);
+        if (socket) mostHeld = Math.max(mostHeld, socket.readableLength);
+        if (credit === 0 && ++paused === pauses) done(); // out of credit: the upstream pauses until a grant
+        for (owed += n; owed >= lump; owed -= lump) setImmediate(grant);
+      },
+    };
+    const body = new TextEncoder().encode(JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] }));
+    ex = new Exchange(ctx, { t: 'open', id: 1, kind: 'chat', body, reqId: 'r', traceparent: null, credit: BUDGET, limits: { firstByteMs: 0, idleMs: 0, totalMs: 0 } }, 'chat');
+    ex.start();
+    await pausedEnough;
+    ex.abort();
+    t.ok(socket !== null, 'the upstream socket was seen');
+    t.equal(leastCredit, 0, 'the worker never sent beyond its credit');
+    t.equal(paused, pauses, `the stream used up its credit and waited ${pauses} times (${received} bytes)`);
+    // each resume spends a lump of credit; a read larger than that left more behind every time
+    if (!secure) t.ok(READ_BYTES <= lump, `a read (${READ_BYTES} bytes) is at most a lump of credit (${lump})`);
+    t.ok(mostHeld <= MOST_HELD[kind], `the upstream socket held at most ${mostHeld} bytes (bound: ${MOST_HELD[kind]})`);
+  });

@@ -1,6 +1,7 @@
-// How upstream sockets read: plain-HTTP mirrors read at most READ_BYTES at a time, so a paused stream holds little.
+// How upstream sockets read: plain-HTTP mirrors at most READ_BYTES at a time, and any socket (TLS, proxied) only once undici has taken what it holds, so a paused stream holds little.
 import { buildConnector } from 'undici';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 
 /**
  * The most one read of a plain-HTTP upstream socket takes, and the socket's read-ahead (its highWaterMark).
@@ -19,6 +20,50 @@ function onRead(this: Socket, n: number, buf: Buffer): boolean {
   const chunk = Buffer.allocUnsafe(n);
   buf.copy(chunk, 0, 0, n);
   return this.push(chunk);
+}
+
+/** Node's readable state of a socket; `reading` is a getter and setter on Node 20 and 22 alike. */
+interface ReadState {
+  reading: boolean;
+}
+
+/** Whether this Node's readable state has a settable `reading` (else sockets read as Node and undici do). */
+const READING_SETTABLE = ((): boolean => {
+  const state = (new Readable() as unknown as { _readableState: object })._readableState;
+  const d = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(state), 'reading') ?? Object.getOwnPropertyDescriptor(state, 'reading');
+  return d !== undefined && (d.set !== undefined || d.writable === true);
+})();
+
+/**
+ * undici reads a socket with `read()`, which takes all it holds and asks the socket for more in the same call;
+ * when the stream pauses inside that, undici puts the rest back (`unshift`). So every resume of a paused stream
+ * added one more read from the network to what the socket held: a TLS mirror's socket (a read there is whatever
+ * the TLS layer decrypted from up to 64 KB off the wire) grew without bound under a client that reads slowly, as
+ * did a plain one reached through an HTTP proxy. The socket is asked for more only when what it holds has been
+ * taken: a paused stream holds at most one read. (Plain sockets of `boundedConnector` start reading in their own
+ * `read()`; their reads are small instead.)
+ */
+export function readOnlyWhenTaken(socket: Socket): void {
+  if (!READING_SETTABLE) return;
+  const read = socket._read;
+  socket._read = function (this: Socket, size: number): void {
+    if (this.readableLength > 0) {
+      // not reading: the next read() (undici's, when the stream resumes) asks again
+      (this as unknown as { _readableState: ReadState })._readableState.reading = false;
+      return;
+    }
+    read.call(this, size);
+  };
+}
+
+/** A connector whose sockets read only when what they hold has been taken (`readOnlyWhenTaken`). */
+export function readWhenTaken(connect: buildConnector.connector): buildConnector.connector {
+  return (options, callback) => {
+    connect(options, (err, socket) => {
+      if (socket) readOnlyWhenTaken(socket as Socket);
+      (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
+    });
+  };
 }
 
 /** undici's connector with bounded reads for `http:` origins; `https:` origins keep undici's TLS defaults. */

@@ -12,6 +12,7 @@
 // connection. Here the connection whose request was aborted refuses that one connect, and is dropped.
 import { Client, Dispatcher, buildConnector, type errors } from 'undici';
 import { stackless } from './stackless.js';
+import { readWhenTaken } from './connector.js';
 
 type Targets = readonly Dispatcher[];
 
@@ -48,7 +49,7 @@ export class FreeListPool extends Dispatcher {
     this.#options = clientOptions;
     this.#max = connections ?? 0;
     const c = clientOptions.connect;
-    this.#connect = typeof c === 'function' ? c : buildConnector({ timeout: clientOptions.connectTimeout ?? 10_000, ...c });
+    this.#connect = readWhenTaken(typeof c === 'function' ? c : buildConnector({ timeout: clientOptions.connectTimeout ?? 10_000, ...c }));
   }
 
   get closed(): boolean {
