@@ -1,17 +1,16 @@
-// How upstream sockets read: plain-HTTP mirrors at most READ_BYTES at a time, and any socket (TLS, proxied) only once undici has taken what it holds, so a paused stream holds little.
+// How upstream sockets read: plain-HTTP mirrors at most READ_BYTES at a time, and every socket only once undici has taken what it holds, so a paused stream holds little.
 import { buildConnector } from 'undici';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { Duplex, Readable } from 'node:stream';
 
 /**
  * The most one read of a plain-HTTP upstream socket takes, and the socket's read-ahead (its highWaterMark).
  * Node reads a TCP socket 64 KB at a time and, by undici's default, reads ahead up to 64 KB more: a stream
- * paused for a slow client held about two such reads. And a paused stream resumes with a lump of credit
- * (half of the default 16 KB STREAM_BUFFER_SIZE): undici then reads all the socket holds, parses until that
- * credit is spent and puts the rest back, while one more read lands. With reads larger than the lump each
- * resume left more behind, and copied it all again: with 16 KB reads a pool of 2 grew ~680 KB of RSS per
- * paused stream in a burst of 300 slow clients, with 8 KB reads ~280 KB. TLS sockets hand on records of up to
- * 16 KB (not bounded here).
+ * paused for a slow client held about two such reads. With reads of 8 KB and `readOnlyWhenTaken` (below) a paused
+ * stream's socket holds at most one: 8 KB (test/flow-held.test.ts). Before `readOnlyWhenTaken` each resume (with
+ * a lump of credit, half of the default 16 KB STREAM_BUFFER_SIZE) let one more read land: with 16 KB reads more
+ * than a lump was left behind each time, and a pool of 2 grew ~680 KB of RSS per paused stream in a burst of 300
+ * slow clients, with 8 KB reads ~280 KB.
  */
 export const READ_BYTES = 8_192;
 
@@ -39,20 +38,24 @@ const READING_SETTABLE = ((): boolean => {
  * when the stream pauses inside that, undici puts the rest back (`unshift`). So every resume of a paused stream
  * added one more read from the network to what the socket held: a TLS mirror's socket (a read there is whatever
  * the TLS layer decrypted from up to 64 KB off the wire) grew without bound under a client that reads slowly, as
- * did a plain one reached through an HTTP proxy. The socket is asked for more only when what it holds has been
- * taken: a paused stream holds at most one read. (Plain sockets of `boundedConnector` start reading in their own
- * `read()`; their reads are small instead.)
+ * did a plain one reached through an HTTP proxy, and a plain socket of `boundedConnector` held two reads. The
+ * socket is asked for more only when what it holds has been taken.
  */
 export function readOnlyWhenTaken(socket: Socket): void {
   if (!READING_SETTABLE) return;
-  const read = socket._read;
+  const startRead = socket._read;
   socket._read = function (this: Socket, size: number): void {
     if (this.readableLength > 0) {
       // not reading: the next read() (undici's, when the stream resumes) asks again
       (this as unknown as { _readableState: ReadState })._readableState.reading = false;
       return;
     }
-    read.call(this, size);
+    startRead.call(this, size);
+  };
+  // a socket with its own read buffer (`onread`) starts reading in read() itself, before _read is asked
+  const read = socket.read;
+  socket.read = function (this: Socket, size?: number): unknown {
+    return this.readableLength > 0 ? Duplex.prototype.read.call(this, size) : read.call(this, size);
   };
 }
 
