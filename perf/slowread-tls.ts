@@ -1,0 +1,110 @@
+// Clients slower than their streams, on a TLS mirror: the service's RSS growth while each client reads one chunk every 200 ms.
+//
+// The bench's upstreams are plain HTTP; DeepInfra is TLS, whose sockets read whatever TLS decrypted from one network
+// read, so a socket that asked for more at every resume grew without bound (test/flow-held.test.ts). This runs an
+// endless stream of ~1 KB events from a TLS server in this process (the throwaway certificate of test/fixtures/),
+// the service inline in front of it, and N raw clients that each read one chunk, then nothing for 200 ms.
+// `node dist/perf/slowread-tls.js [--before DIR] [--clients N] [--seconds S] [--pairs N] [--plain]` after `npm run build`.
+import { createServer as createTlsServer } from 'node:tls';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { startTarget, type TargetName } from './lib/targets.js';
+import type { SimProc } from './lib/sim.js';
+import { rssKb } from './lib/proc.js';
+import { killAll } from './lib/children.js';
+
+const { values: o } = parseArgs({
+  options: {
+    before: { type: 'string' }, clients: { type: 'string', default: '50' }, seconds: { type: 'string', default: '15' },
+    pairs: { type: 'string', default: '3' }, plain: { type: 'boolean', default: false },
+  },
+});
+
+const EVENT = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1000)}"},"finish_reason":null}]}\n\n`;
+const CHUNK = Buffer.from(`${Buffer.byteLength(EVENT).toString(16)}\r\n${EVENT}\r\n`.repeat(16));
+const fixture = (name: string): Buffer => readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url));
+
+/** An upstream that answers any request with an endless SSE stream, written as fast as its socket takes it. */
+async function endless(secure: boolean): Promise<Server> {
+  const serve = (s: Socket): void => {
+    s.on('error', () => undefined);
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
+      const pump = (): void => {
+        while (!s.destroyed && s.write(CHUNK));
+        if (!s.destroyed) s.once('drain', pump);
+      };
+      pump();
+    });
+  };
+  const server = secure ? createTlsServer({ key: fixture('upstream-key.pem'), cert: fixture('upstream-cert.pem') }, serve) : createServer(serve);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+/** The upstream as the bench's targets expect one (only its addresses are used). */
+function asSim(server: Server, secure: boolean): SimProc {
+  const port = (server.address() as AddressInfo).port;
+  const origin = `${secure ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const none = (): Promise<never> => Promise.reject(new Error('not a simulator'));
+  return { kind: 'static', pid: process.pid, port, origin, baseUrl: `${origin}/v1`, stats: none, reset: none, aborts: none, close: async () => undefined };
+}
+
+/** MB of RSS growth at 5 s steps while the clients read slowly. */
+async function once1(name: TargetName, sim: SimProc): Promise<number[]> {
+  // the service must accept the throwaway certificate: in its own process only
+  const t = await startTarget(name, sim, { POOL_SIZE: '0', NODE_TLS_REJECT_UNAUTHORIZED: '0', STREAM_TIMEOUT: '600' }, { beforeDir: o.before });
+  const socks: Socket[] = [];
+  try {
+    const pid = t.mainPid!;
+    const base = rssKb(pid);
+    const u = new URL(t.origin);
+    const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] });
+    for (let i = 0; i < Number(o.clients); i++) {
+      const s = connect(Number(u.port), u.hostname);
+      socks.push(s);
+      s.on('error', () => undefined);
+      s.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer linux.do\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      s.on('data', () => {
+        s.pause();
+        setTimeout(() => s.resume(), 200);
+      });
+    }
+    const growth: number[] = [];
+    for (let sec = 5; sec <= Number(o.seconds); sec += 5) {
+      await new Promise((r) => setTimeout(r, 5000));
+      growth.push((rssKb(pid) - base) / 1024);
+    }
+    return growth;
+  } finally {
+    for (const s of socks) s.destroy();
+    await t.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const secure = !o.plain;
+  const server = await endless(secure);
+  const sim = asSim(server, secure);
+  const names: TargetName[] = o.before ? ['before', 'default'] : ['default'];
+  console.log(`${o.clients!} clients reading one chunk every 200 ms from an endless ${secure ? 'TLS' : 'plain'} mirror; service RSS growth, MB, every 5 s`);
+  try {
+    for (let p = 1; p <= Number(o.pairs); p++) {
+      for (const name of names) {
+        const g = await once1(name, sim);
+        console.log(`| ${p} | ${name === 'before' ? `before (${o.before!})` : 'this build'} | ${g.map((x) => x.toFixed(0)).join(' | ')} |`);
+      }
+    }
+  } finally {
+    server.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  killAll();
+  process.exitCode = 1;
+});
