@@ -1,6 +1,6 @@
 // How upstream sockets read: plain-HTTP mirrors at most READ_BYTES at a time, and every socket only once undici has taken what it holds, so a paused stream holds little.
 import { buildConnector } from 'undici';
-import type { Socket } from 'node:net';
+import { Socket as NetSocket, type Socket } from 'node:net';
 import { Duplex, Readable } from 'node:stream';
 
 /**
@@ -21,9 +21,11 @@ function onRead(this: Socket, n: number, buf: Buffer): boolean {
   return this.push(chunk);
 }
 
-/** Node's readable state of a socket; `reading` is a getter and setter on Node 20 and 22 alike. */
-interface ReadState {
-  reading: boolean;
+/** Node's internals a gated socket reads: its readable state (`reading` is a getter and setter on Node 20 and 22
+ * alike) and its handle's own reading flag. */
+interface Internals {
+  _readableState: { reading: boolean };
+  _handle: { reading?: boolean } | null;
 }
 
 /** Whether this Node's readable state has a settable `reading` (else sockets read as Node and undici do). */
@@ -33,30 +35,43 @@ const READING_SETTABLE = ((): boolean => {
   return d !== undefined && (d.set !== undefined || d.writable === true);
 })();
 
+const socketStartRead = NetSocket.prototype._read;
+const socketRead = NetSocket.prototype.read;
+const duplexRead = Duplex.prototype.read;
+
+/** Holds data and its handle stopped reading: asking for more now would land one more read on top. */
+function holding(s: Socket): boolean {
+  return s.readableLength > 0 && (s as unknown as Internals)._handle?.reading !== true;
+}
+
+// one pair of functions for every gated socket (a closure per socket would make undici's calls megamorphic)
+function gatedStartRead(this: Socket, size: number): void {
+  if (holding(this)) {
+    // not reading: the next read() (undici's, when the stream resumes) asks again
+    (this as unknown as Internals)._readableState.reading = false;
+    return;
+  }
+  socketStartRead.call(this, size);
+}
+
+// a socket with its own read buffer (`onread`) starts reading in read() itself, before _read is asked
+function gatedRead(this: Socket, size?: number): unknown {
+  return holding(this) ? duplexRead.call(this, size) : socketRead.call(this, size);
+}
+
 /**
  * undici reads a socket with `read()`, which takes all it holds and asks the socket for more in the same call;
  * when the stream pauses inside that, undici puts the rest back (`unshift`). So every resume of a paused stream
  * added one more read from the network to what the socket held: a TLS mirror's socket (a read there is whatever
  * the TLS layer decrypted from up to 64 KB off the wire) grew without bound under a client that reads slowly, as
- * did a plain one reached through an HTTP proxy, and a plain socket of `boundedConnector` held two reads. The
- * socket is asked for more only when what it holds has been taken.
+ * did a plain one reached through an HTTP proxy, and a plain socket of `boundedConnector` held two reads. A socket
+ * whose reading stopped is asked for more only when what it holds has been taken; one still reading (a stream not
+ * paused) is left as it is. Sockets whose reads are not Node's own are left alone.
  */
 export function readOnlyWhenTaken(socket: Socket): void {
-  if (!READING_SETTABLE) return;
-  const startRead = socket._read;
-  socket._read = function (this: Socket, size: number): void {
-    if (this.readableLength > 0) {
-      // not reading: the next read() (undici's, when the stream resumes) asks again
-      (this as unknown as { _readableState: ReadState })._readableState.reading = false;
-      return;
-    }
-    startRead.call(this, size);
-  };
-  // a socket with its own read buffer (`onread`) starts reading in read() itself, before _read is asked
-  const read = socket.read;
-  socket.read = function (this: Socket, size?: number): unknown {
-    return this.readableLength > 0 ? Duplex.prototype.read.call(this, size) : read.call(this, size);
-  };
+  if (!READING_SETTABLE || socket._read !== socketStartRead || socket.read !== socketRead) return;
+  socket._read = gatedStartRead;
+  socket.read = gatedRead;
 }
 
 /** A connector whose sockets read only when what they hold has been taken (`readOnlyWhenTaken`). */
