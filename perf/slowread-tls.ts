@@ -5,15 +5,13 @@
 // endless stream of ~1 KB events from a TLS server in this process (the throwaway certificate of test/fixtures/),
 // the service inline in front of it, and N raw clients that each read one chunk, then nothing for 200 ms.
 // `node dist/perf/slowread-tls.js [--before DIR] [--clients N] [--seconds S] [--pairs N] [--plain]` after `npm run build`.
-import { createServer as createTlsServer } from 'node:tls';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { startTarget, type TargetName } from './lib/targets.js';
 import type { SimProc } from './lib/sim.js';
 import { rssKb } from './lib/proc.js';
 import { killAll } from './lib/children.js';
+import { startEndless } from './lib/endless.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -22,32 +20,8 @@ const { values: o } = parseArgs({
   },
 });
 
-const EVENT = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1000)}"},"finish_reason":null}]}\n\n`;
-const CHUNK = Buffer.from(`${Buffer.byteLength(EVENT).toString(16)}\r\n${EVENT}\r\n`.repeat(16));
-const fixture = (name: string): Buffer => readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url));
-
-/** An upstream that answers any request with an endless SSE stream, written as fast as its socket takes it. */
-async function endless(secure: boolean): Promise<Server> {
-  const serve = (s: Socket): void => {
-    s.on('error', () => undefined);
-    s.once('data', () => {
-      s.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
-      const pump = (): void => {
-        while (!s.destroyed && s.write(CHUNK));
-        if (!s.destroyed) s.once('drain', pump);
-      };
-      pump();
-    });
-  };
-  const server = secure ? createTlsServer({ key: fixture('upstream-key.pem'), cert: fixture('upstream-cert.pem') }, serve) : createServer(serve);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server;
-}
-
 /** The upstream as the bench's targets expect one (only its addresses are used). */
-function asSim(server: Server, secure: boolean): SimProc {
-  const port = (server.address() as AddressInfo).port;
+function asSim(port: number, secure: boolean): SimProc {
   const origin = `${secure ? 'https' : 'http'}://127.0.0.1:${port}`;
   const none = (): Promise<never> => Promise.reject(new Error('not a simulator'));
   return { kind: 'static', pid: process.pid, port, origin, baseUrl: `${origin}/v1`, stats: none, reset: none, aborts: none, close: async () => undefined };
@@ -87,8 +61,8 @@ async function once1(name: TargetName, sim: SimProc): Promise<number[]> {
 
 async function main(): Promise<void> {
   const secure = !o.plain;
-  const server = await endless(secure);
-  const sim = asSim(server, secure);
+  const up = await startEndless(secure);
+  const sim = asSim(up.port, secure);
   const names: TargetName[] = o.before ? ['before', 'default'] : ['default'];
   console.log(`${o.clients!} clients reading one chunk every 200 ms from an endless ${secure ? 'TLS' : 'plain'} mirror; service RSS growth, MB, every 5 s`);
   try {
@@ -99,7 +73,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    server.close();
+    up.close();
   }
 }
 

@@ -1,10 +1,7 @@
 // A stream paused by a slow client, again and again, against a real upstream socket (plain, TLS, and plain through an
 // HTTP proxy): what the upstream socket holds stays bounded (issue 13, slow clients), however often the stream pauses.
 import t from 'tap';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Exchange } from '../workers/exchange.js';
 import type { ExchangeContext } from '../workers/context.js';
@@ -14,45 +11,13 @@ import { READ_BYTES } from '../workers/connector.js';
 import { creditLump, MirrorHealth, type FromWorker, type WorkerConfig } from '../workers/protocol.js';
 import { workerConfig } from './helpers/fakes.js';
 import { startForwardProxy } from './helpers/forward-proxy.js';
+import { startEndless } from '../perf/lib/endless.js';
 
 const BUDGET = 16_384; // STREAM_BUFFER_SIZE's default
-const EVENT = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1000)}"},"finish_reason":null}]}\n\n`;
 
-// a throwaway self-signed certificate for 127.0.0.1, made for this test only (test/fixtures/README.md)
-const fixture = (name: string): Buffer => readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url));
 // undici's TLS connector verifies the mirror's certificate against Node's CA list; this test's mirror is self-signed
+// (a throwaway certificate made for these tests only: test/fixtures/README.md)
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
-
-/**
- * An upstream that answers with an endless SSE stream of ~1 KB events, written as fast as its socket takes them;
- * over TLS, in records of up to 16 KB (Node's largest).
- */
-async function endlessUpstream(secure: boolean): Promise<{ port: number; close: () => void }> {
-  const chunk = Buffer.from(`${Buffer.byteLength(EVENT).toString(16)}\r\n${EVENT}\r\n`.repeat(16));
-  const sockets = new Set<Socket>();
-  const serve = (s: Socket): void => {
-    sockets.add(s);
-    s.on('error', () => undefined).on('close', () => sockets.delete(s));
-    s.once('data', () => {
-      s.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
-      const pump = (): void => {
-        while (!s.destroyed && s.write(chunk));
-        if (!s.destroyed) s.once('drain', pump);
-      };
-      pump();
-    });
-  };
-  const server: Server = secure ? createTlsServer({ key: fixture('upstream-key.pem'), cert: fixture('upstream-cert.pem') }, serve) : createServer(serve);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
 
 function config(port: number, secure: boolean, httpProxy: string | null): WorkerConfig {
   return workerConfig({ mirrors: [`${secure ? 'https' : 'http'}://127.0.0.1:${port}/v1`], httpProxy, retryDelayMs: 10, retryAfterCapMs: 1000, connectTimeoutMs: 5000, circuitResetMs: 10_000, maxUpstreamConnections: 4 });
@@ -70,7 +35,7 @@ const MOST_HELD = { plain: READ_BYTES, TLS: 16 * 1024 + 64 * 1024 + 16 * 1024, '
 for (const kind of ['plain', 'TLS', 'proxied plain'] as const)
   t.test(`a stream that pauses 300 times holds at most ${MOST_HELD[kind]} bytes at its ${kind} upstream socket, not more each time`, async (t) => {
     const secure = kind === 'TLS';
-    const up = await endlessUpstream(secure);
+    const up = await startEndless(secure);
     t.teardown(up.close);
     let httpProxy: string | null = null;
     if (kind === 'proxied plain') {
