@@ -24,7 +24,8 @@ function config(port: number, secure: boolean, httpProxy: string | null): Worker
 }
 
 /**
- * The most its socket may hold. Plain-HTTP reads are bounded here: one read (READ_BYTES). Other sockets read on
+ * The most its socket may hold. Plain-HTTP reads are bounded here (READ_BYTES, also the socket's read-ahead, so
+ * each full read, as this upstream's are, stops the socket): one read. Other sockets read on
  * until they hold their high-water mark (undici's: 16 KB for TLS, 64 KB for a plain socket, here a tunnel through
  * an HTTP proxy) and one network read more (up to 64 KB off the wire; for TLS, plus the end of a 16 KB record the
  * read before began). None asks for more until what it holds has been taken: without that rule each resume added
