@@ -7,7 +7,8 @@ import { Duplex, Readable } from 'node:stream';
  * The most one read of a plain-HTTP upstream socket takes, and the socket's read-ahead (its highWaterMark).
  * Node reads a TCP socket 64 KB at a time and, by undici's default, reads ahead up to 64 KB more: a stream
  * paused for a slow client held about two such reads. With reads of 8 KB and `readOnlyWhenTaken` (below) a paused
- * stream's socket holds at most one: 8 KB (test/flow-held.test.ts). Before `readOnlyWhenTaken` each resume (with
+ * stream's socket holds at most its 8 KB read-ahead and one read more, and one read (8 KB) when its reads are full,
+ * as in test/flow-held.test.ts. Before `readOnlyWhenTaken` each resume (with
  * a lump of credit, half of the default 16 KB STREAM_BUFFER_SIZE) let one more read land: with 16 KB reads more
  * than a lump was left behind each time, and a pool of 2 grew ~680 KB of RSS per paused stream in a burst of 300
  * slow clients, with 8 KB reads ~280 KB.
