@@ -12,6 +12,7 @@ import type { SimProc } from './lib/sim.js';
 import { rssKb } from './lib/proc.js';
 import { killAll } from './lib/children.js';
 import { startEndless } from './lib/endless.js';
+import { request } from './lib/raw-clients.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -36,12 +37,11 @@ async function once1(name: TargetName, sim: SimProc): Promise<number[]> {
     const pid = t.mainPid!;
     const base = rssKb(pid);
     const u = new URL(t.origin);
-    const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] });
     for (let i = 0; i < Number(o.clients); i++) {
       const s = connect(Number(u.port), u.hostname);
       socks.push(s);
       s.on('error', () => undefined);
-      s.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer linux.do\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      s.write(request(u, 'm'));
       s.on('data', () => {
         s.pause();
         setTimeout(() => s.resume(), 200);

@@ -12,6 +12,8 @@ import { startSim, type SimProc } from './lib/sim.js';
 import { startTarget, type TargetName } from './lib/targets.js';
 import { closeAll, openClients } from './lib/raw-clients.js';
 import { killAll } from './lib/children.js';
+import { warmStreams } from './scenarios/common.js';
+import { STREAM_BYTES } from './scenarios/slowclient.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -49,11 +51,9 @@ async function once(name: TargetName, sim: SimProc): Promise<{ n: number; perKin
   const t = await startTarget(name, sim, { POOL_SIZE: o.pool! }, { beforeDir: o.before });
   try {
     const pid = t.mainPid!;
-    const warm = await openClients({ origin: t.origin, n: 20, model: () => 'sim/echo;tokens=5', stopReading: false, timeoutMs: 5000 });
-    closeAll(warm);
-    await new Promise((r) => setTimeout(r, 1000));
+    await warmStreams(t.origin);
     const before = smaps(pid);
-    const model = `sim/long;tokens=${Math.ceil((64 << 20) / Number(o.size))};size=${o.size!}`;
+    const model = `sim/long;tokens=${Math.ceil(STREAM_BYTES / Number(o.size))};size=${o.size!}`;
     const clients = await openClients({ origin: t.origin, n: Number(o.clients), model: () => model, stopReading: true, timeoutMs: 30_000 });
     await new Promise((r) => setTimeout(r, Number(o.settle) * 1000));
     const after = smaps(pid);

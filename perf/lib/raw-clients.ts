@@ -34,7 +34,8 @@ export interface OpenOptions {
 const HEADER_END = Buffer.from('\r\n\r\n');
 const EVENT_END = Buffer.from('\n\n');
 
-function request(u: URL, model: string): string {
+/** A streaming chat request as raw HTTP/1.1 (the bench's key), for a client that writes it on its own socket. */
+export function request(u: URL, model: string): string {
   const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'Hold on.' }] });
   return `POST /v1/chat/completions HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer linux.do\r\n` +
     `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
