@@ -3,6 +3,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { SseFramer, type FramedEvent } from '../workers/sse-framer.js';
+import { bytesAllocated } from './helpers/alloc-spy.js';
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -220,4 +221,30 @@ void t.test('property: raw events plus what is pending are the input (valid UTF-
     assert.equal(got + (last === null ? '' : last.raw), b.toString('utf8'));
   }), { numRuns: 2000 });
   t.pass('held');
+});
+
+void t.test('property: events larger than the small held buffer, split anywhere, frame as one read does', async (t) => {
+  const ev = fc.tuple(fc.integer({ min: 0, max: 5000 }), fc.constantFrom('\n\n', '\r\n\r\n', '\r\r', '\ndata: y\n\n'))
+    .map(([n, end]) => `data: ${'é中x'.repeat(n)}${end}`);
+  fc.assert(fc.property(fc.array(ev, { maxLength: 4 }), cuts, (evs, c) => {
+    const b = enc(evs.join(''));
+    assert.deepStrictEqual(frame(split(b, c)), frame([b]));
+  }), { numRuns: 300 });
+  t.pass('held');
+});
+
+void t.test('a large event across many reads is copied once, when it ends (not regrown read by read)', async (t) => {
+  const text = `data: ${'x'.repeat(64 * 1024 - 8)}\n\n`;
+  const b = enc(text);
+  const reads: Buffer[] = [];
+  for (let i = 0; i < b.length; i += 8192) reads.push(Buffer.from(b.subarray(i, i + 8192)));
+  const f = new SseFramer(1 << 20);
+  const got: string[] = [];
+  const bytes = bytesAllocated(() => {
+    for (const r of reads) f.scan(r, (buf, s, e) => { got.push(buf.toString('latin1', s, e)); });
+  });
+  t.same(got.length, 1);
+  t.ok(got[0] === text, 'the event, whole');
+  // one copy of the event, and no more than the small held buffer besides (growing a buffer read by read: ~3×)
+  t.ok(bytes <= b.length + 2048, `${bytes} bytes allocated for a ${b.length}-byte event`);
 });

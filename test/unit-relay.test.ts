@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { Peek } from '../workers/peek.js';
 import { StreamRelay } from '../workers/relay.js';
 import { Outflow } from '../workers/outflow.js';
+import { bytesAllocated } from './helpers/alloc-spy.js';
 import { workerConfig } from './helpers/fakes.js';
 
 const peek = (value: string): string => {
@@ -112,4 +113,22 @@ t.test('Outflow: never more than the credit; a larger event goes in pieces, the 
   o.write(Buffer.from('x'.repeat(20)));
   o.drain();
   t.equal(sent.map(([c]) => c).join('').length, 4 + 12 + 20, 'at the end everything waiting goes out');
+});
+
+t.test('Outflow: a large event granted back a lump at a time is not copied again at every lump', async (t) => {
+  const event = Buffer.alloc(64 * 1024, 'x');
+  const sent: Uint8Array[] = [];
+  const o = new Outflow(16 * 1024, (c) => sent.push(c));
+  const bytes = bytesAllocated(() => {
+    t.notOk(o.write(event), 'over the credit: pause');
+    while (o.pending > 0) o.grant(8 * 1024);
+  });
+  t.ok(Buffer.concat(sent).equals(event), 'every byte, in order');
+  t.ok(sent.every((c) => c.byteLength <= 16 * 1024), 'never more than the credit at once');
+  // copying what remains at each lump: 48 + 40 + 32 + 24 + 16 + 8 KB, about three times the event
+  t.ok(bytes <= event.length, `${bytes} bytes copied for a ${event.length}-byte event`);
+  // a small rest of a larger buffer is still copied (a view would keep the whole buffer alive)
+  const read = Buffer.alloc(8192, 'y');
+  const o2 = new Outflow(8000, () => undefined);
+  t.ok(bytesAllocated(() => o2.write(read)) >= 192, 'the 192-byte rest of an 8 KB read is a copy');
 });
