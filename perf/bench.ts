@@ -21,7 +21,8 @@ options:
                      with the node flags of its own npm start (this build: src/start-command.ts)
   --go BIN           a build of the Go version it replaces (james-6-23/Deepinfra2api go-version/, \`go build\`): target go
 environment: BENCH_NODE_OPTIONS (NODE_OPTIONS for every service target), BENCH_BEFORE_NODE_OPTIONS (before* only:
-  an A/B of node flags on one build), BENCH_SERVICE_ENV (JSON: more environment for the service targets)
+  an A/B of node flags on one build), BENCH_SERVICE_ENV (JSON: more environment for the service targets),
+  BENCH_BEFORE_SERVICE_ENV (JSON, before* only: an A/B of environment on one build, e.g. LD_PRELOAD)
   --targets a,b      of ${TARGETS.join(',')} (default: all; soak: nginx,default; nginx is skipped when /usr/sbin/nginx is absent)
   --duration S       seconds of measurement per target (nonstream/stream22 10, events 10, soak 1200; paced: sets events = S×1000/interval)
   --upstream K       sim|static (defaults: static for nonstream, stream22, paced, slowclient, soak; sim for events, leave)

@@ -144,6 +144,8 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       ...(before && process.env['BENCH_BEFORE_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_BEFORE_NODE_OPTIONS'] } : {}),
       // more environment for the service under test (e.g. allocator settings), as JSON
       ...(process.env['BENCH_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_SERVICE_ENV']) as Record<string, string>) : {}),
+      // the before* targets only (an A/B of environment on one build, e.g. an allocator)
+      ...(before && process.env['BENCH_BEFORE_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_BEFORE_SERVICE_ENV']) as Record<string, string>) : {}),
       ...TARGET_ENV[name],
       ...env,
     },
