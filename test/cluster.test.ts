@@ -1,7 +1,7 @@
 // Multi-instance deployment: the deployment files checked statically, then the committed nginx.conf under real nginx.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -203,6 +203,7 @@ void t.test('Dockerfile: glibc base, production deps, non-root, tini, the start 
   t.match(df, /^RUN npm ci\b/m);
   t.match(df, /^RUN npm ci --omit=dev\b/m);
   t.match(df, /^USER node$/m);
+  t.match(df, /apt-get install [^\n]*\blibjemalloc2\b/, 'jemalloc installed for the entrypoint to preload');
   t.match(df, /^STOPSIGNAL SIGTERM$/m);
   t.match(df, /^HEALTHCHECK .*\n?.*\/health/m);
   t.match(df, /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/app\/deploy\/entrypoint\.sh"\]$/m);
@@ -221,7 +222,7 @@ void t.test('deploy/entrypoint.sh sets --max-old-space-size from MEMORY_LIMIT_MB
   const script = join(ROOT, 'deploy', 'entrypoint.sh');
   const cmd = START.split(' ');
   const run = (env: Record<string, string>, args = cmd): { code: number | null; out: string; err: string } => {
-    const r = spawnSync('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', ...env }, encoding: 'utf8' });
+    const r = spawnSync('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', MALLOC: 'glibc', ...env }, encoding: 'utf8' });
     return { code: r.status, out: r.stdout.trim(), err: r.stderr };
   };
   const heap = (mb: number): string => `node --max-old-space-size=${Math.floor((mb * 75) / 100)} ${START.slice('node '.length)}`;
@@ -241,6 +242,37 @@ void t.test('deploy/entrypoint.sh sets --max-old-space-size from MEMORY_LIMIT_MB
     encoding: 'utf8',
   });
   t.equal(real.stdout.trim(), '--max-old-space-size=300');
+});
+
+void t.test('deploy/entrypoint.sh preloads jemalloc unless MALLOC=glibc, and says when it cannot', async (t) => {
+  const script = join(ROOT, 'deploy', 'entrypoint.sh');
+  const run = (env: Record<string, string>, args = ['node', '-v']): { code: number | null; out: string; err: string } => {
+    const r = spawnSync('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', ...env }, encoding: 'utf8' });
+    return { code: r.status, out: r.stdout.trim(), err: r.stderr };
+  };
+  const lib = script; // any readable file stands in for the library in a dry run
+  const conf = 'background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0';
+  t.match(run({ JEMALLOC_LIB: lib }).out, new RegExp(`^LD_PRELOAD=${lib} MALLOC_CONF=${conf} node --max-old-space-size=\\d+ -v$`), 'the default: jemalloc');
+  t.match(run({ JEMALLOC_LIB: lib, MALLOC_CONF: 'narenas:2' }).out, /^LD_PRELOAD=\S+ MALLOC_CONF=narenas:2 node /, 'MALLOC_CONF given: kept');
+  t.match(run({ JEMALLOC_LIB: lib, MALLOC: 'glibc' }).out, /^node --max-old-space-size=\d+ -v$/, 'MALLOC=glibc: nothing preloaded');
+  t.match(run({ JEMALLOC_LIB: lib, LD_PRELOAD: '/x.so' }).out, /^node /, 'an LD_PRELOAD already set is left alone');
+  const missing = run({ JEMALLOC_LIB: '/nonexistent/libjemalloc.so.2' });
+  t.match(missing.out, /^node /, 'no library: glibc');
+  t.match(missing.err, /JEMALLOC_LIB=\/nonexistent\/libjemalloc\.so\.2 is not readable/);
+  const bad = run({ MALLOC: 'tcmalloc' });
+  t.equal(bad.code, 2);
+  t.match(bad.err, /MALLOC must be jemalloc or glibc/);
+  // A real exec where jemalloc is installed (the image installs libjemalloc2): node runs with it.
+  const found = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'].map((d) => join(d, 'libjemalloc.so.2')).find((p) => existsSync(p));
+  if (found === undefined) {
+    t.comment('libjemalloc.so.2 is not installed here: the real exec is not checked');
+  } else {
+    const real = spawnSync('sh', [script, 'node', '-p', "require('fs').readFileSync('/proc/self/maps', 'utf8').includes('libjemalloc')"], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      encoding: 'utf8',
+    });
+    t.equal(real.stdout.trim(), 'true', `node runs with ${found}`);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------------------------
