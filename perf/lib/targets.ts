@@ -1,4 +1,4 @@
-// The targets under test: direct (the upstream itself), nginx, this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2, another build of it, and the Go version it replaces.
+// The targets under test: direct (the upstream itself), nginx, this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2, as the image starts it, another build of it, and the Go version it replaces.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +9,12 @@ import { childPids, fdLimit } from './proc.js';
 import type { SimProc } from './sim.js';
 import { NODE_FLAGS } from '../../src/start-command.js';
 
-export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'before0', 'before', 'go'] as const;
+export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go'] as const;
 export type TargetName = (typeof TARGETS)[number];
-/** The service targets (this code, three settings; `before*`: another build of it, --before DIR). */
-export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool', 'before0', 'before'];
-/** Targets run only when named (they need --before, or --go). */
-export const NAMED_ONLY: readonly TargetName[] = ['before0', 'before', 'go'];
+/** The service targets (this code, three settings and the image's start; `before*`: another build of it, --before DIR). */
+export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool', 'image', 'before0', 'before'];
+/** Targets run only when named (they need --before, or --go; image: the default started as the image starts it). */
+export const NAMED_ONLY: readonly TargetName[] = ['image', 'before0', 'before', 'go'];
 /** The targets that run another build of this service (--before DIR). */
 const BEFORE: readonly TargetName[] = ['before0', 'before'];
 export const isService = (name: string): boolean => (SERVICE_TARGETS as readonly string[]).includes(name);
@@ -24,6 +24,7 @@ export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
   default: {},
   pool0: { POOL_SIZE: '0' },
   pool: { POOL_SIZE: '2' },
+  image: {},
   before0: { POOL_SIZE: '0' },
   before: { POOL_SIZE: '2' },
 };
@@ -31,6 +32,7 @@ export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
 /** Column headings in the issue's words. */
 export const TARGET_LABEL: Readonly<Record<string, string>> = {
   direct: 'direct', nginx: 'nginx', default: 'default', pool0: 'POOL_SIZE=0', pool: 'pool (POOL_SIZE=2)',
+  image: 'image (entrypoint: jemalloc)',
   before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2', go: 'Go version',
 };
 
@@ -64,6 +66,8 @@ export interface Target {
 
 /** Same code as `npm start` (node NODE_FLAGS dist/src/main.js), under another path (see svc-entry.ts). */
 const MAIN = fileURLToPath(new URL('./svc-entry.js', import.meta.url));
+/** The image's entrypoint (jemalloc preloaded when installed, the V8 heap capped from MEMORY_LIMIT_MB): target image. */
+const ENTRYPOINT = fileURLToPath(new URL('../../../deploy/entrypoint.sh', import.meta.url));
 
 /** The node flags of another build's own `npm start` ("node <flags> dist/src/main.js"), so it runs as it was shipped. */
 function startFlags(dir: string): string[] {
@@ -92,6 +96,14 @@ function exitInfo(s: Spawned): string | null {
 }
 
 const noStatus = async (): Promise<null> => null;
+
+function mapsOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 /** A target's close(): its process stopped (SIGTERM, then SIGKILL after `graceMs`), then its scratch folder removed. */
 function closer(s: Spawned, dir: string, graceMs: number): () => Promise<void> {
@@ -126,30 +138,32 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
   const before = BEFORE.includes(name);
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
-  const s = start(process.execPath, [...(before ? startFlags(opts.beforeDir ?? '.') : NODE_FLAGS), script], {
-    cwd,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOME: process.env['HOME'] ?? '',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DEEPINFRA_MIRRORS: sim.baseUrl,
-      LOG_LEVEL: 'warn',
-      MAX_CONCURRENT_CONNECTIONS: '20000',
-      VALID_API_KEYS: 'linux.do',
-      SHUTDOWN_GRACE_MS: '1000',
-      // node flags for the service under test (e.g. --max-semi-space-size=N), from the bench's own environment
-      ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
-      // the before* targets only (an A/B of node flags on one build: --before pointing at this checkout)
-      ...(before && process.env['BENCH_BEFORE_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_BEFORE_NODE_OPTIONS'] } : {}),
-      // more environment for the service under test (e.g. allocator settings), as JSON
-      ...(process.env['BENCH_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_SERVICE_ENV']) as Record<string, string>) : {}),
-      // the before* targets only (an A/B of environment on one build, e.g. an allocator)
-      ...(before && process.env['BENCH_BEFORE_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_BEFORE_SERVICE_ENV']) as Record<string, string>) : {}),
-      ...TARGET_ENV[name],
-      ...env,
-    },
-  });
+  const args = [...(before ? startFlags(opts.beforeDir ?? '.') : NODE_FLAGS), script];
+  const serviceEnv: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DEEPINFRA_MIRRORS: sim.baseUrl,
+    LOG_LEVEL: 'warn',
+    MAX_CONCURRENT_CONNECTIONS: '20000',
+    VALID_API_KEYS: 'linux.do',
+    SHUTDOWN_GRACE_MS: '1000',
+    // node flags for the service under test (e.g. --max-semi-space-size=N), from the bench's own environment
+    ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
+    // the before* targets only (an A/B of node flags on one build: --before pointing at this checkout)
+    ...(before && process.env['BENCH_BEFORE_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_BEFORE_NODE_OPTIONS'] } : {}),
+    // more environment for the service under test (e.g. allocator settings), as JSON
+    ...(process.env['BENCH_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_SERVICE_ENV']) as Record<string, string>) : {}),
+    // the before* targets only (an A/B of environment on one build, e.g. an allocator)
+    ...(before && process.env['BENCH_BEFORE_SERVICE_ENV'] ? (JSON.parse(process.env['BENCH_BEFORE_SERVICE_ENV']) as Record<string, string>) : {}),
+    ...TARGET_ENV[name],
+    ...env,
+  };
+  // image: the entrypoint execs node (the first on PATH), so the pid is node's
+  const s = name === 'image'
+    ? start('sh', [ENTRYPOINT, 'node', ...args], { cwd, env: serviceEnv })
+    : start(process.execPath, args, { cwd, env: serviceEnv });
   track(s.child);
   await waitHttp(`${origin}/status`, s);
   const status = (): Promise<Record<string, unknown> | null> => getJson(`${origin}/status`);
@@ -157,7 +171,8 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   const set = TARGET_ENV[name]?.['POOL_SIZE'] ?? env['POOL_SIZE'];
   return {
     name, origin, pids: () => [s.pid], mainPid: s.pid, status,
-    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`,
+    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`
+      + (name === 'image' ? `, started by deploy/entrypoint.sh: ${mapsOf(s.pid).includes('libjemalloc') ? 'jemalloc preloaded' : 'glibc malloc (libjemalloc2 not installed)'}` : ''),
     inline: pool?.inline === true,
     exited: () => exitInfo(s),
     close: closer(s, cwd, 8000),
