@@ -47,7 +47,7 @@ export async function eachTarget<T>(
       target = await startTarget(name, sim, env, topts);
       if (target.inline) ranInline.add(name);
       const about = `${name}: ${target.describe}`;
-      if ((name === 'default' || name === 'nginx') && !notes.includes(about)) notes.push(about);
+      if ((name === 'default' || name === 'nginx' || name === 'image') && !notes.includes(about)) notes.push(about);
       await sleep(300);
       out.set(name, await fn(target, sim));
       const died = target.exited();
