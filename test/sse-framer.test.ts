@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { SseFramer, type FramedEvent } from '../workers/sse-framer.js';
 import { bytesAllocated } from './helpers/alloc-spy.js';
+import { keepable } from '../workers/keep.js';
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -247,4 +248,23 @@ void t.test('a large event across many reads is copied once, when it ends (not r
   t.ok(got[0] === text, 'the event, whole');
   // one copy of the event, and no more than the small held buffer besides (growing a buffer read by read: ~3×)
   t.ok(bytes <= b.length + 2048, `${bytes} bytes allocated for a ${b.length}-byte event`);
+});
+
+void t.test('the start of a large event that is a small part of its read is copied, not kept as a view of the read', async (t) => {
+  const small = 'data: {"a":1}\n\n'.repeat(430); // 6,450 bytes of whole events
+  const big = `data: ${'y'.repeat(3000)}\n\n`;
+  const a = Buffer.from(small + big.slice(0, 8192 - small.length)); // one 8 KB read ending 1,742 bytes into `big`
+  const f = new SseFramer(1 << 20);
+  const seen: Buffer[] = [];
+  const bytes = bytesAllocated(() => f.scan(a, (b) => { seen.push(b); }));
+  t.ok(seen.every((b) => b.buffer === a.buffer), 'whole events in the read are ranges of it');
+  t.ok(bytes >= 8192 - small.length, `the held start (${8192 - small.length} bytes) is a copy: ${bytes} bytes allocated`);
+  const got: string[] = [];
+  f.scan(Buffer.from(big.slice(8192 - small.length)), (b, s, e) => { got.push(b.toString('latin1', s, e)); });
+  t.same(got, [big]);
+  // workers/keep.ts: a piece that is most of its buffer is kept as it is, a small one copied
+  t.equal(keepable(a.subarray(1000)).buffer, a.buffer, 'most of its buffer: a view');
+  const c = keepable(a.subarray(8000));
+  t.not(c.buffer, a.buffer, 'a small part: a copy');
+  t.ok(Buffer.from(c).equals(a.subarray(8000)), 'the same bytes');
 });

@@ -1,4 +1,5 @@
 // Splits upstream SSE bytes into whole events, as byte ranges (scan) or decoded (push), across reads, line endings and UTF-8.
+import { keepable } from './keep.js';
 
 
 export interface FramedEvent {
@@ -195,8 +196,8 @@ export class SseFramer {
   /**
    * Appends bytes [s, e) of b to the held bytes, or overflows when the event would pass the cap. A small event is
    * copied into the reused buffer; a larger one keeps the reads it lies in (each copied out of the socket once
-   * already) and is joined once at its end: growing one buffer by copies cost about three times the event in
-   * allocations (64 KB events: 2 GB allocated for 620 MB read), which the allocator keeps after a burst.
+   * already; a piece that is a small part of its read is copied, workers/keep.ts) and is joined once at its end:
+   * growing one buffer by copies cost about three times the event (64 KB events: 2 GB allocated for 620 MB read).
    */
   #append(b: Buffer, s: number, e: number): boolean {
     const need = this.#heldLen + (e - s);
@@ -212,7 +213,7 @@ export class SseFramer {
       b.copy(h, this.#heldLen, s, e);
     } else {
       if (this.#parts.length === 0 && this.#heldLen > 0) this.#parts.push(Buffer.from((this.#held as Buffer).subarray(0, this.#heldLen)));
-      this.#parts.push(b.subarray(s, e));
+      this.#parts.push(keepable(b.subarray(s, e)));
     }
     this.#heldLen = need;
     return true;
