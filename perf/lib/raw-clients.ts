@@ -1,19 +1,18 @@
 // Raw-socket SSE clients held in this process: open N streams, wait for each one's first event, then stop reading (slowclient) or all leave at once (leave).
 import net from 'node:net';
 
-/** ms since the epoch with sub-ms precision, comparable with other processes' (performance.timeOrigin + now). */
-export const epochNow = (): number => performance.timeOrigin + performance.now();
+import { monoNow } from './clock.js';
 
 export interface RawClient {
   id: number;
   /** HTTP status, 0 until the status line arrived. */
   status: number;
   bytes: number;
-  /** When the first SSE event arrived (epoch ms). */
+  /** When the first SSE event arrived (monoNow ms). */
   firstEventAt: number | undefined;
-  /** When the other side ended or reset the connection (epoch ms). */
+  /** When the other side ended or reset the connection (monoNow ms). */
   closedAt: number | undefined;
-  /** When this side closed it (epoch ms). */
+  /** When this side closed it (monoNow ms). */
   leftAt: number | undefined;
   sock: net.Socket;
 }
@@ -95,14 +94,14 @@ export function openClients(o: OpenOptions): Promise<RawClient[]> {
           if (h >= 0) bodyAt = h + HEADER_END.length;
         }
         if (bodyAt >= 0 && head.indexOf(EVENT_END, bodyAt) >= 0) {
-          c.firstEventAt = epochNow();
+          c.firstEventAt = monoNow();
           head = Buffer.alloc(0);
           if (o.stopReading) sock.pause();
           once();
         }
       });
       const closed = (): void => {
-        if (c.leftAt === undefined) c.closedAt ??= epochNow();
+        if (c.leftAt === undefined) c.closedAt ??= monoNow();
         connected();
         once();
       };
@@ -118,12 +117,12 @@ export function openClients(o: OpenOptions): Promise<RawClient[]> {
   });
 }
 
-/** Every client closes its socket in one synchronous loop; each records when. Returns when the loop began (epoch ms). */
+/** Every client closes its socket in one synchronous loop; each records when. Returns when the loop began (monoNow ms). */
 export function leaveAll(clients: readonly RawClient[]): number {
-  const t = epochNow();
+  const t = monoNow();
   for (const c of clients) {
     if (c.closedAt !== undefined) continue;
-    c.leftAt = epochNow();
+    c.leftAt = monoNow();
     c.sock.destroy();
   }
   return t;

@@ -1,5 +1,6 @@
 // The simulator in its own process for benchmarks: forked with IPC, answers `stats`, `reset` and `aborts` (per-request abort times) messages.
 import { startSimulator, type SimAbortEvent } from '../../src/simulator/index.js';
+import { monoNow } from './clock.js';
 
 export interface SimChildStats {
   requests: number;
@@ -13,7 +14,7 @@ export interface SimChildStats {
   lastAbortEvents: number;
 }
 
-/** One request the upstream saw cancelled: its model name and when (ms since the epoch, sub-ms precision, comparable across processes). */
+/** One request the upstream saw cancelled: its model name and when (ms on the system's monotonic clock, perf/lib/clock.ts: comparable across processes). */
 export interface AbortRecord {
   model: string;
   at: number;
@@ -34,7 +35,7 @@ let lastAbortEvents = 0;
 let aborts: AbortRecord[] = [];
 sim.on('abort', (ev: SimAbortEvent) => {
   lastAbortEvents = ev.eventsSent;
-  if (aborts.length < MAX_ABORT_RECORDS) aborts.push({ model: ev.model, at: performance.timeOrigin + ev.at, eventsSent: ev.eventsSent });
+  if (aborts.length < MAX_ABORT_RECORDS) aborts.push({ model: ev.model, at: monoNow() - (performance.now() - ev.at), eventsSent: ev.eventsSent });
 });
 const send = (m: SimChildMessage): void => {
   process.send?.(m);

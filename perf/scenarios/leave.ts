@@ -1,7 +1,8 @@
 // Scenario leave: 1000 clients with open streams disconnect at once; time until the upstream sees each request cancelled (p50/p99), and that every one is.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Hist } from '../lib/hist.js';
-import { closeAll, epochNow, leaveAll, openClients } from '../lib/raw-clients.js';
+import { closeAll, leaveAll, openClients } from '../lib/raw-clients.js';
+import { monoNow } from '../lib/clock.js';
 import type { AbortRecord } from '../lib/sim-child.js';
 import type { TargetName } from '../lib/targets.js';
 import { eachTarget, fmt, num, warmStreams } from './common.js';
@@ -32,7 +33,7 @@ export const leave: Scenario = {
       await sim.aborts(); // forget anything before the leave
       const open = cs.filter((c) => c.firstEventAt !== undefined && c.closedAt === undefined);
       const leftAt = leaveAll(open);
-      const loopMs = epochNow() - leftAt;
+      const loopMs = monoNow() - leftAt;
       const want = new Map(open.map((c) => [c.id, c.leftAt as number]));
       const seen = new Map<number, AbortRecord>();
       let freedMs: number | undefined;
@@ -45,7 +46,7 @@ export const leave: Scenario = {
         }
         if (t.mainPid !== undefined && freedMs === undefined) {
           const st = await t.status();
-          if (st?.['current_connections'] === 0) freedMs = epochNow() - leftAt;
+          if (st?.['current_connections'] === 0) freedMs = monoNow() - leftAt;
         }
       }
       closeAll(cs);
@@ -67,7 +68,7 @@ export const leave: Scenario = {
       ]),
       notes: [...notes,
         'Clients are raw sockets in the bench process; each waits for its first event, then all are destroyed in one loop ("disconnect loop ms" = how long that loop took).',
-        'Cancel time = the simulator\'s abort timestamp for that request (matched by the id in its model name; performance.timeOrigin + now, same machine clock) − the moment that client\'s socket was destroyed.',
+        'Cancel time = the simulator\'s abort timestamp for that request (matched by the id in its model name; the system\'s monotonic clock, shared by both processes) − the moment that client\'s socket was destroyed.',
         `"missing" = requests the upstream had not seen cancelled ${waitS} s after the disconnect (--wait). "slots free after" = first /status with current_connections 0 (service only, polled every 100 ms).`,
         'direct = the simulator itself noticing its own clients leave: the floor of this measurement.'],
     };
