@@ -1,6 +1,5 @@
 // Raw-socket SSE clients held in this process: open N streams, wait for each one's first event, then stop reading (slowclient) or all leave at once (leave).
 import net from 'node:net';
-
 import { monoNow } from './clock.js';
 
 export interface RawClient {

@@ -15,8 +15,7 @@ interface Row {
 
 /** The service's STREAM_BUFFER_SIZE default (src/config.ts); /status settings.stream_buffer_size wins when present. */
 const DEFAULT_BUFFER = 16384;
-/** Bytes each stream would carry in full: far more than kernel buffers and the proxy's own can hold. */
-/** How much each slow client's stream carries (far more than any pipe holds). */
+/** Bytes each slow client's stream would carry in full: far more than kernel buffers and the proxy's own can hold. */
 export const STREAM_BYTES = 64 * 1024 * 1024;
 
 const sumRss = (pids: readonly number[]): number => pids.reduce((s, p) => s + rssKb(p), 0);
