@@ -13,9 +13,13 @@ interface Events {
   text: string;
 }
 
-/** Streams one request with fetch and splits what arrived into data events, the error event and [DONE]. */
-async function stream(s: Stack, model: string, extra: Record<string, unknown> = {}): Promise<Events> {
-  const res = await fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat(model, { stream: true, ...extra })) });
+/** Sends one streaming request with fetch: resolves when the status and headers arrive. */
+function open(s: Stack, model: string, extra: Record<string, unknown> = {}): Promise<Response> {
+  return fetch(`${s.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify(chat(model, { stream: true, ...extra })) });
+}
+
+/** Reads a response to its end and splits what arrived into data events, the error event and [DONE]. */
+async function collect(res: Response): Promise<Events> {
   const text = await res.text();
   const out: Events = { data: [], error: null, done: false, status: res.status, text };
   for (const payload of await sseEvents(text)) {
@@ -27,6 +31,11 @@ async function stream(s: Stack, model: string, extra: Record<string, unknown> = 
     }
   }
   return out;
+}
+
+/** Streams one request with fetch and splits what arrived into data events, the error event and [DONE]. */
+async function stream(s: Stack, model: string, extra: Record<string, unknown> = {}): Promise<Events> {
+  return collect(await open(s, model, extra));
 }
 
 t.test('mid-stream failures end with one error event and no [DONE]', async (t) => {
@@ -109,11 +118,14 @@ async function fetchStatus(s: Stack): Promise<{ mirrors: Array<{ circuit: string
 
 t.test('a worker killed mid-stream: its stream ends per §4, the other stream completes, the pool restarts it', async (t) => {
   const s = await startStack(t, { POOL_SIZE: '2' });
-    const a = stream(s, 'sim/echo;tokens=40;interval=50;seed=1');
-  await nextEvent(s.sim, 'request');
-  const b = stream(s, 'sim/echo;tokens=40;interval=50;seed=2');
-  await nextEvent(s.sim, 'request');
+  // each response's head is out before the kill (the head goes with the first bytes): the kill is mid-stream,
+  // not before the first byte (that case is a status: the next test)
+  const resA = await open(s, 'sim/echo;tokens=40;interval=50;seed=1');
+  const resB = await open(s, 'sim/echo;tokens=40;interval=50;seed=2');
+  t.equal(resA.status, 200, 'the first stream has started');
   t.same(s.service.state.pool.stats().busy, [1, 1], 'one stream on each worker');
+  const a = collect(resA);
+  const b = collect(resB);
   const upstreamAbort = nextEvent<SimAbortEvent>(s.sim, 'abort', (ev) => ev.model === 'sim/echo;tokens=40;interval=50;seed=1');
   const t0 = performance.now();
   await s.service.state.pool.killWorker(0);
@@ -133,6 +145,19 @@ t.test('a worker killed mid-stream: its stream ends per §4, the other stream co
   t.ok(after.done, 'the pool serves new streams');
   const st = (await (await fetch(`${s.origin}/status`)).json()) as { pool: { restarts: number } };
   t.equal(st.pool.restarts, 1, '/status counts it');
+});
+
+t.test('a worker killed before the first byte: a 502 worker_crashed status with Retry-After, not a 200', async (t) => {
+  const s = await startStack(t, { POOL_SIZE: '1' });
+  const pending = open(s, 'sim/slowheaders;delay=60000');
+  await nextEvent(s.sim, 'request');
+  await s.service.state.pool.killWorker(0);
+  const res = await pending;
+  t.equal(res.status, 502, 'a real status: nothing had reached the client');
+  t.ok(res.headers.get('retry-after'), 'with Retry-After');
+  const body = (await res.json()) as { error?: { code?: string; type?: string } };
+  t.equal(body.error?.code, 'worker_crashed');
+  t.equal(body.error?.type, 'server_error');
 });
 
 t.test('a worker that runs out of memory before it is ready stops the start with a clear message', async (t) => {
