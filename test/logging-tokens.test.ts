@@ -3,6 +3,8 @@ import t from 'tap';
 import { startStack, chat, idle, KEY, type Stack } from './helpers/harness.js';
 import { MODEL_LABELS } from '../src/monitoring/metrics.js';
 import { LOG_TEXT_MAX } from '../workers/content.js';
+import { HTML_500, openaiError, startScriptedUpstream, JSON_HEADERS } from './helpers/scripted-upstream.js';
+import OpenAI from 'openai';
 
 const requestLines = (s: Stack): Array<Record<string, unknown>> => s.logs.filter((l) => l.msg === 'request');
 
@@ -68,6 +70,52 @@ t.test('by default no prompt, completion or client detail is logged; the opt-ins
   t.ok(String(two?.completion).endsWith(streamed), 'a stream’s text is logged as it went by (reasoning first)');
   t.match(String(three?.completion), /^error: /, 'an upstream error body’s message is logged only with LOG_RESPONSE_CONTENT');
   t.notMatch(on.rawLogs(), KEY, 'keys never');
+});
+
+t.test('LOG_RESPONSE_CONTENT: an upstream error body in no known shape is logged as its own text, truncated; the client gets a generic error; without the opt-in nothing', async (t) => {
+  const long = 'z'.repeat(LOG_TEXT_MAX + 200);
+  const replies: Record<string, { status: number; type: string; body: string }> = {
+    'acme/html': { status: 500, type: 'text/html', body: HTML_500 },
+    'acme/text': { status: 429, type: 'text/plain', body: 'slow down, CANARY-upstream-41\n' },
+    'acme/long': { status: 502, type: 'text/plain', body: long },
+  };
+  const up = await startScriptedUpstream(t, (req) => {
+    if (req.model === 'acme/auth') return { status: 401, headers: { 'content-type': 'text/plain' }, body: ['Incorrect API key provided: CANARY-key-77'] };
+    if (req.model === 'acme/openai') return { status: 400, headers: JSON_HEADERS, body: [openaiError('bad temperature', 'invalid_value', 'invalid_request_error')] };
+    const r = replies[req.model ?? ''];
+    return r ? { status: r.status, headers: { 'content-type': r.type, 'retry-after': '0' }, body: [r.body] } : { status: 404 };
+  });
+  const models = [...Object.keys(replies), 'acme/openai'];
+  const ask = async (s: Stack): Promise<void> => {
+    for (const model of models) {
+      const e = await s.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((err: unknown) => err);
+      t.ok(e instanceof OpenAI.APIError, `${model}: the SDK throws an APIError`);
+      const api = e as InstanceType<typeof OpenAI.APIError>;
+      t.equal(api.status, model === 'acme/openai' ? 400 : replies[model]!.status, `${model}: the upstream's status`);
+      if (model !== 'acme/openai') t.equal(api.code, `upstream_${replies[model]!.status}`, `${model}: a generic OpenAI-shaped error, not the upstream's page`);
+    }
+  };
+  const on = await startStack(t, { LOG_RESPONSE_CONTENT: 'true', MAX_RETRIES: '0', CIRCUIT_FAILURES: '1000' }, { mirrors: up.url });
+  await ask(on);
+  await idle(on.service);
+  const lines = requestLines(on);
+  t.equal(lines.length, models.length, 'one log line per request');
+  t.equal(lines[0]?.completion, `error: ${HTML_500.trim()}`, 'an HTML error page: its text');
+  t.equal(lines[1]?.completion, 'error: slow down, CANARY-upstream-41', 'plain text: its text');
+  const cut = String(lines[2]?.completion);
+  t.ok(cut.startsWith('error: zzz') && cut.endsWith('(207 more characters)'), `a long body is truncated, saying by how much (${cut.slice(-30)})`);
+  t.equal(lines[3]?.completion, 'error: bad temperature', 'an OpenAI error body: its message, as before');
+  const auth = await on.client.chat.completions.create({ model: 'acme/auth', messages: [{ role: 'user', content: 'x' }] }).catch((err: unknown) => err);
+  t.equal((auth as InstanceType<typeof OpenAI.APIError>).status, 502, 'an upstream 401 is the proxy’s own 502');
+  await idle(on.service);
+  t.equal(requestLines(on).length, models.length + 1, 'and has its log line');
+  t.notMatch(on.rawLogs(), 'CANARY-key-77', 'whose body (it may echo a key) is not logged, even with the opt-in');
+
+  const off = await startStack(t, { MAX_RETRIES: '0', CIRCUIT_FAILURES: '1000' }, { mirrors: up.url });
+  await ask(off);
+  await idle(off.service);
+  t.notOk(requestLines(off).some((l) => 'completion' in l), 'without LOG_RESPONSE_CONTENT no line has a completion');
+  t.notMatch(off.rawLogs(), 'CANARY-upstream-41', 'nor the upstream body anywhere in the log');
 });
 
 t.test('x-request-id: a valid one is used end to end; an unsafe one is replaced. traceparent goes upstream when valid', async (t) => {

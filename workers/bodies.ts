@@ -56,8 +56,10 @@ export function decodeSync(encoding: string, body: Buffer, maxBytes: number): Bu
 /**
  * An upstream error response as the client's answer: allow-listed headers; an OpenAI error body as it came,
  * another server's error shape converted to OpenAI's (its message kept), anything else a generic one.
+ * `unshaped`: the upstream's own text when it was none of those shapes (an HTML page, plain text), which the
+ * client does not get and only the log line may take (LOG_RESPONSE_CONTENT); else null.
  */
-export function errorReply(status: number, headers: IncomingHttpHeaders, body: Buffer): { headers: Record<string, string>; body: string } {
+export function errorReply(status: number, headers: IncomingHttpHeaders, body: Buffer): { headers: Record<string, string>; body: string; unshaped: string | null } {
   const out = allowedResponseHeaders(headers);
   out['content-type'] = 'application/json';
   const raw = body.toString('utf8');
@@ -65,5 +67,5 @@ export function errorReply(status: number, headers: IncomingHttpHeaders, body: B
   const reply = known === null
     ? JSON.stringify({ error: { message: `Upstream error ${status}.`, type: 'upstream_error', param: null, code: `upstream_${status}` } })
     : known.converted ? JSON.stringify({ error: known.error }) : raw;
-  return { headers: out, body: reply };
+  return { headers: out, body: reply, unshaped: known === null ? raw : null };
 }

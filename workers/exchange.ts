@@ -23,7 +23,7 @@ import { encodingOf, headerValue } from './headers.js';
 import { loggedOf, prepare } from './prepare.js';
 import { createRelay, framingOf, headOf } from './relays.js';
 import type { Relay } from './relay.js';
-import { answer, completeReply } from './replies.js';
+import { answer, completeReply, unshapedErrorAnswer } from './replies.js';
 import type { ResponseContext } from './responses/shape.js';
 
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
@@ -222,7 +222,7 @@ export class Exchange implements Active, AttemptOwner {
 
   onErrorResponse(status: number, headers: IncomingHttpHeaders, body: Buffer): void {
     const r = errorReply(status, headers, body);
-    this.#reply(status, r.headers, r.body);
+    this.#reply(status, r.headers, r.body, r.unshaped);
   }
 
   onFail(code: WorkerErrorCode): void {
@@ -277,9 +277,12 @@ export class Exchange implements Active, AttemptOwner {
 
   // ---- complete answers -----------------------------------------------------------------------------
 
-  #reply(status: number, headers: Record<string, string>, body: string): void {
+  /** `unshaped`: the upstream error's own text, which the body sent does not carry (for the log line only). */
+  #reply(status: number, headers: Record<string, string>, body: string, unshaped: string | null): void {
     if (this.#phase === 'over') return;
-    this.ctx.send({ t: 'reply', id: this.id, status, headers, body, meta: this.meta, ...answer(body, this.ctx.config.logCompletions) });
+    const withContent = this.ctx.config.logCompletions;
+    const told = unshaped !== null && withContent ? unshapedErrorAnswer(unshaped) : answer(body, withContent);
+    this.ctx.send({ t: 'reply', id: this.id, status, headers, body, meta: this.meta, ...told });
     this.#over();
   }
 

@@ -2,7 +2,7 @@
 // content-type, a Responses request's chat answer translated, and what the log line takes (usage, opt-in text).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ReplyMsg } from './protocol.js';
-import { answerOf, answerOfBytes } from './content.js';
+import { answerOf, answerOfBytes, truncate } from './content.js';
 import { allowedResponseHeaders, headerValue } from './headers.js';
 import { chatToResponse } from './responses/reply.js';
 import type { ResponseContext } from './responses/shape.js';
@@ -13,6 +13,11 @@ export type Answer = Pick<ReplyMsg, 'usage' | 'content'>;
 export function answer(body: string | Buffer, withContent: boolean): Answer {
   const a = typeof body === 'string' ? answerOf(body, withContent) : answerOfBytes(body, withContent);
   return a.content !== undefined ? { usage: a.usage, content: a.content } : { usage: a.usage };
+}
+
+/** The log line's text (LOG_RESPONSE_CONTENT) of an upstream error body that is not OpenAI-shaped: the upstream's own words, truncated. */
+export function unshapedErrorAnswer(text: string): Answer {
+  return { usage: null, content: truncate(`error: ${text.trim()}`) };
 }
 
 export type Complete =
