@@ -3,6 +3,7 @@
 // when every circuit is open (CONTRACT §5). Over sockets, against the simulator and a scripted upstream.
 import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
 import { startStack, nextEvent, within } from './helpers/harness.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import {
@@ -88,14 +89,18 @@ interface Case {
   readonly reply?: Reply;
   /** Whether the answer is a failure of the mirror itself. */
   readonly counts: boolean;
+  /** The upstream's own message, when the client should get it. */
+  readonly message?: RegExp;
 }
 
 const cases: Case[] = [
   { name: 'a 500 with an OpenAI error body (simulator)', first: 'sim', model: 'sim/error500', counts: false },
-  { name: 'a 500 with an OpenAI error body (scripted)', first: 'scripted', model: 'acme/m', reply: { status: 500, headers: JSON_HEADERS, body: [openaiError('model failed')] }, counts: false },
+  { name: 'a 500 with an OpenAI error body (scripted)', first: 'scripted', model: 'acme/m', reply: { status: 500, headers: JSON_HEADERS, body: [openaiError('model failed')] }, counts: false, message: /model failed/ },
   { name: 'a 400 (simulator)', first: 'sim', model: 'sim/error400', counts: false },
   { name: 'a 429 (scripted, plain text)', first: 'scripted', model: 'acme/m', reply: { status: 429, headers: { 'content-type': 'text/plain', 'retry-after': '0' }, body: ['slow down'] }, counts: false },
+  { name: 'a 500 with an OpenAI error body, gzip-encoded (scripted, in spite of accept-encoding: identity)', first: 'scripted', model: 'acme/m', reply: { status: 500, headers: { ...JSON_HEADERS, 'content-encoding': 'gzip' }, body: [gzipSync(openaiError('model failed'))] }, counts: false, message: /model failed/ },
   { name: 'a 500 with an HTML body (scripted, nginx)', first: 'scripted', model: 'acme/m', reply: { status: 500, headers: { 'content-type': 'text/html' }, body: [HTML_500] }, counts: true },
+  { name: 'a 500 with an HTML body, gzip-encoded (scripted)', first: 'scripted', model: 'acme/m', reply: { status: 500, headers: { 'content-type': 'text/html', 'content-encoding': 'gzip' }, body: [gzipSync(HTML_500)] }, counts: true },
   { name: 'a 500 with a plain-text body (scripted)', first: 'scripted', model: 'acme/m', reply: { status: 500, headers: { 'content-type': 'text/plain' }, body: ['Internal Server Error'] }, counts: true },
   { name: 'a 502 (simulator)', first: 'sim', model: 'sim/flaky;fail=1;status=502', counts: true },
   { name: 'a 503 (simulator)', first: 'sim', model: 'sim/error503', counts: true },
@@ -117,6 +122,7 @@ t.test('what counts against a mirror: 502/503/504, non-OpenAI 500s, resets and c
     const r = await call(s.client, c.model);
     t.not(r.status, 200, `${c.name}: the client sees the failure (${r.status} ${r.code})`);
     t.not(r.code, 'upstream_circuit_open', `${c.name}: never a breaker refusal`);
+    if (c.message) t.match(r.message, c.message, `${c.name}: with the upstream's own message`);
     const secondBefore = c.first === 'sim' ? scripted.count('probe/next') : sim.requests.length;
     const next = await call(s.client, 'probe/next', { maxTokens: 1 });
     const servedBySecond = (c.first === 'sim' ? scripted.count('probe/next') : sim.requests.length) > secondBefore;

@@ -16,7 +16,7 @@ import type { AttemptHandler, Controller, Dispatch } from './upstream.js';
 import { abortQuietly, isTimeoutError } from './upstream.js';
 import { BodyCollector } from './collector.js';
 import { isOpenAIError } from './bodies.js';
-import { retryAfterMs } from './headers.js';
+import { encodingOf, retryAfterMs } from './headers.js';
 import { realClock, type Clock } from './clock.js';
 
 export interface RetryPolicy {
@@ -208,8 +208,9 @@ export class Attempts {
     }
   }
 
+  /** The error body, decoded as a 2xx body is (an upstream that compresses in spite of `accept-encoding: identity`); empty when it cannot be. */
   #takeErrorBody(): LastError {
-    const got = this.#errorBody?.finish('identity');
+    const got = this.#errorBody?.finish(encodingOf(this.#headers));
     this.#errorBody = null;
     return { status: this.#status, headers: this.#headers, body: got?.ok ? got.body : Buffer.alloc(0) };
   }

@@ -67,5 +67,5 @@ export function errorReply(status: number, headers: IncomingHttpHeaders, body: B
   const reply = known === null
     ? JSON.stringify({ error: { message: `Upstream error ${status}.`, type: 'upstream_error', param: null, code: `upstream_${status}` } })
     : known.converted ? JSON.stringify({ error: known.error }) : raw;
-  return { headers: out, body: reply, unshaped: known === null ? raw : null };
+  return { headers: out, body: reply, unshaped: known === null && raw.trim() !== '' ? raw : null };
 }
