@@ -56,8 +56,8 @@ export function decodeSync(encoding: string, body: Buffer, maxBytes: number): Bu
 /**
  * An upstream error response as the client's answer: allow-listed headers; an OpenAI error body as it came,
  * another server's error shape converted to OpenAI's (its message kept), anything else a generic one.
- * `unshaped`: the upstream's own text when it was none of those shapes (an HTML page, plain text), which the
- * client does not get and only the log line may take (LOG_RESPONSE_CONTENT); else null.
+ * `unshaped`: the upstream's own text, trimmed, when it was none of those shapes (an HTML page, plain text) and
+ * not blank, which the client does not get and only the log line may take (LOG_RESPONSE_CONTENT); else null.
  */
 export function errorReply(status: number, headers: IncomingHttpHeaders, body: Buffer): { headers: Record<string, string>; body: string; unshaped: string | null } {
   const out = allowedResponseHeaders(headers);
@@ -67,5 +67,6 @@ export function errorReply(status: number, headers: IncomingHttpHeaders, body: B
   const reply = known === null
     ? JSON.stringify({ error: { message: `Upstream error ${status}.`, type: 'upstream_error', param: null, code: `upstream_${status}` } })
     : known.converted ? JSON.stringify({ error: known.error }) : raw;
-  return { headers: out, body: reply, unshaped: known === null && raw.trim() !== '' ? raw : null };
+  const text = known === null ? raw.trim() : '';
+  return { headers: out, body: reply, unshaped: text !== '' ? text : null };
 }

@@ -71,4 +71,3 @@ export class Outflow {
     this.#pending.unshift(keepable(chunk.subarray(now)));
   }
 }
-

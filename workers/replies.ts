@@ -17,7 +17,7 @@ export function answer(body: string | Buffer, withContent: boolean): Answer {
 
 /** The log line's text (LOG_RESPONSE_CONTENT) of an upstream error body that is not OpenAI-shaped: the upstream's own words, truncated. */
 export function unshapedErrorAnswer(text: string): Answer {
-  return { usage: null, content: truncate(`error: ${text.trim()}`) };
+  return { usage: null, content: truncate(`error: ${text}`) };
 }
 
 export type Complete =
