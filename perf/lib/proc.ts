@@ -85,6 +85,15 @@ export function rssKb(pid: number): number {
   }
 }
 
+/** The mappings of a process (/proc/PID/maps: which libraries it loaded); '' when it is gone. */
+export function mapsOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** Direct children of a process (e.g. nginx workers of their master). */
 export function childPids(pid: number): number[] {
   const out: number[] = [];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, getJson, start, stop, track, waitHttp, type Spawned } from './children.js';
 import { NGINX_BIN, nginxAvailable, writeNginxConf } from './nginx.js';
-import { childPids, fdLimit } from './proc.js';
+import { childPids, fdLimit, mapsOf } from './proc.js';
 import type { SimProc } from './sim.js';
 import { NODE_FLAGS } from '../../src/start-command.js';
 
@@ -96,14 +96,6 @@ function exitInfo(s: Spawned): string | null {
 }
 
 const noStatus = async (): Promise<null> => null;
-
-function mapsOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/maps`, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /** A target's close(): its process stopped (SIGTERM, then SIGKILL after `graceMs`), then its scratch folder removed. */
 function closer(s: Spawned, dir: string, graceMs: number): () => Promise<void> {
