@@ -218,13 +218,18 @@ void t.test('Dockerfile: glibc base, production deps, non-root, tini, the start 
   t.ok(ignored.includes('.env') && ignored.includes('node_modules'), 'no secrets or host modules in the context');
 });
 
+const ENTRYPOINT = join(ROOT, 'deploy', 'entrypoint.sh');
+
+/** deploy/entrypoint.sh in a dry run: what it would exec (stdout), its warnings and its exit code. */
+function entrypointDryRun(env: Record<string, string>, args: readonly string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync('sh', [ENTRYPOINT, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', ...env }, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout.trim(), err: r.stderr };
+}
+
 void t.test('deploy/entrypoint.sh sets --max-old-space-size from MEMORY_LIMIT_MB and keeps the command', async (t) => {
-  const script = join(ROOT, 'deploy', 'entrypoint.sh');
   const cmd = START.split(' ');
-  const run = (env: Record<string, string>, args = cmd): { code: number | null; out: string; err: string } => {
-    const r = spawnSync('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', MALLOC: 'glibc', ...env }, encoding: 'utf8' });
-    return { code: r.status, out: r.stdout.trim(), err: r.stderr };
-  };
+  // (glibc: the command alone, without the allocator's preload in front of it; the next test covers that)
+  const run = (env: Record<string, string>, args = cmd): ReturnType<typeof entrypointDryRun> => entrypointDryRun({ MALLOC: 'glibc', ...env }, args);
   const heap = (mb: number): string => `node --max-old-space-size=${Math.floor((mb * 75) / 100)} ${START.slice('node '.length)}`;
   t.same(run({}).out, heap(Number(readProfile('basic').MEMORY_LIMIT_MB)), 'default: the basic profile');
   t.same(run({ PROFILE: 'high' }).out, heap(Number(readProfile('high').MEMORY_LIMIT_MB)), 'from the PROFILE file');
@@ -237,7 +242,7 @@ void t.test('deploy/entrypoint.sh sets --max-old-space-size from MEMORY_LIMIT_MB
   t.equal(bad.code, 2);
   t.match(bad.err, /MEMORY_LIMIT_MB/);
   // A real exec: the flag reaches node.
-  const real = spawnSync('sh', [script, 'node', '-p', 'process.execArgv[0]'], {
+  const real = spawnSync('sh', [ENTRYPOINT, 'node', '-p', 'process.execArgv[0]'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MEMORY_LIMIT_MB: '400' },
     encoding: 'utf8',
   });
@@ -245,12 +250,8 @@ void t.test('deploy/entrypoint.sh sets --max-old-space-size from MEMORY_LIMIT_MB
 });
 
 void t.test('deploy/entrypoint.sh preloads jemalloc unless MALLOC=glibc, and says when it cannot', async (t) => {
-  const script = join(ROOT, 'deploy', 'entrypoint.sh');
-  const run = (env: Record<string, string>, args = ['node', '-v']): { code: number | null; out: string; err: string } => {
-    const r = spawnSync('sh', [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ENTRYPOINT_DRY_RUN: '1', ...env }, encoding: 'utf8' });
-    return { code: r.status, out: r.stdout.trim(), err: r.stderr };
-  };
-  const lib = script; // any readable file stands in for the library in a dry run
+  const run = (env: Record<string, string>, args = ['node', '-v']): ReturnType<typeof entrypointDryRun> => entrypointDryRun(env, args);
+  const lib = ENTRYPOINT; // any readable file stands in for the library in a dry run
   const conf = 'background_thread:true';
   t.match(run({ JEMALLOC_LIB: lib }).out, new RegExp(`^LD_PRELOAD=${lib} MALLOC_CONF=${conf} node --max-old-space-size=\\d+ -v$`), 'the default: jemalloc');
   t.match(run({ JEMALLOC_LIB: lib, MALLOC_CONF: 'narenas:2' }).out, /^LD_PRELOAD=\S+ MALLOC_CONF=narenas:2 node /, 'MALLOC_CONF given: kept');
@@ -267,7 +268,7 @@ void t.test('deploy/entrypoint.sh preloads jemalloc unless MALLOC=glibc, and say
   if (found === undefined) {
     t.comment('libjemalloc.so.2 is not installed here: the real exec is not checked');
   } else {
-    const real = spawnSync('sh', [script, 'node', '-p', "require('fs').readFileSync('/proc/self/maps', 'utf8').includes('libjemalloc')"], {
+    const real = spawnSync('sh', [ENTRYPOINT, 'node', '-p', "require('fs').readFileSync('/proc/self/maps', 'utf8').includes('libjemalloc')"], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       encoding: 'utf8',
     });
