@@ -1,5 +1,6 @@
 // The only place pino is built: JSON lines, redaction, and the one line logged per request.
-import { pino, destination as pinoDestination, stdTimeFunctions, type Logger, type DestinationStream } from 'pino';
+import { pino, stdTimeFunctions, symbols, type Logger, type DestinationStream } from 'pino';
+import { LogSink } from './log-sink.js';
 
 export type { Logger };
 
@@ -8,6 +9,13 @@ const REDACT = [
   'key', 'apiKey', 'authorization', 'headers.authorization', 'req.headers.authorization',
   'config.VALID_API_KEYS', 'config.DEEPINFRA_API_KEY', 'config.STATUS_TOKEN',
 ];
+
+/** The logger's destination: `destination` (tests), else stdout through a LogSink flushed at exit. */
+function defaultDestination(): DestinationStream {
+  const sink = new LogSink(1);
+  process.on('exit', () => sink.flushSync());
+  return sink;
+}
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
@@ -18,7 +26,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pinoDestination({ sync: false }),
+    destination ?? defaultDestination(),
   );
 }
 
@@ -44,6 +52,13 @@ export interface RequestLogLine {
   [optIn: string]: unknown;
 }
 
+/**
+ * Writes the request line as pino would (`log[level](line, 'request')`: level label, ISO time, pid, the fields, msg)
+ * but in one JSON.stringify: pino builds a line by concatenating each field's JSON, which costs ~3 µs more per
+ * line. No field of the line is on the redaction list (the key is only ever its masked id). The caller checks
+ * that `level` is enabled.
+ */
 export function logRequest(log: Logger, level: 'debug' | 'info' | 'warn' | 'error', line: RequestLogLine): void {
-  log[level](line, 'request');
+  const head = `{"level":"${level}","time":"${new Date().toISOString()}","pid":${process.pid},`;
+  (log as unknown as Record<symbol, DestinationStream>)[symbols.streamSym]?.write(`${head}${JSON.stringify(line).slice(1, -1)},"msg":"request"}\n`);
 }
