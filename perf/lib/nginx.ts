@@ -12,7 +12,7 @@ export function nginxAvailable(): boolean {
  * Writes nginx.conf into `dir` (created) and returns its path. One worker by default, as in issue 13's baseline:
  * the service's main thread is one event loop too (and on 2 cores the load generator needs the other core).
  */
-export function writeNginxConf(dir: string, port: number, upstreamPort: number, maxFds: number, workers = 1): string {
+export function writeNginxConf(dir: string, port: number, upstreamPort: number, maxFds: number, workers = 1, accessLog = false): string {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o777); // the workers may run as nobody and need the temp paths
   const conns = Math.max(1024, Math.floor(maxFds) - 64);
@@ -23,7 +23,7 @@ pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
 events { worker_connections ${conns}; multi_accept on; }
 http {
-  access_log off;
+  access_log ${accessLog ? `${join(dir, 'access.log')} combined` : 'off'}; # a file, as Debian's nginx logs (the bench's stdout is a socket nginx cannot open)
   client_body_temp_path ${join(dir, 'body')};
   proxy_temp_path ${join(dir, 'proxy')};
   fastcgi_temp_path ${join(dir, 'fastcgi')};

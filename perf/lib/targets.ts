@@ -43,6 +43,8 @@ export interface TargetOptions {
   beforeDir?: string;
   /** A binary of the Go version (james-6-23/Deepinfra2api, go-version/: `go build`), for the go target. */
   goBin?: string;
+  /** Request logs on (--logs): nginx's access_log (combined) to a file, the service at its default LOG_LEVEL (stdout). */
+  logs?: boolean;
 }
 
 export interface Target {
@@ -115,14 +117,14 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   if (name === 'nginx') {
     const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
     const workers = opts.nginxWorkers ?? 1;
-    const conf = writeNginxConf(dir, port, sim.port, Math.min(fdLimit(), 65536), workers);
+    const conf = writeNginxConf(dir, port, sim.port, Math.min(fdLimit(), 65536), workers, opts.logs === true);
     const s = start(NGINX_BIN, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off; master_process on;']);
     track(s.child);
     await waitHttp(`${origin}/bench-ready`, s);
     const group = [s.pid, ...childPids(s.pid)];
     return {
       name, origin, pids: () => group, mainPid: undefined, status: noStatus,
-      describe: `nginx ${workers > 0 ? workers : 'auto'} worker(s), proxy_pass, proxy_buffering off`, inline: false, exited: () => exitInfo(s),
+      describe: `nginx ${workers > 0 ? workers : 'auto'} worker(s), proxy_pass, proxy_buffering off, ${opts.logs === true ? 'access_log (combined) to a file' : 'access_log off'}`, inline: false, exited: () => exitInfo(s),
       close: closer(s, dir, 5000),
     };
   }
@@ -137,7 +139,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     PORT: String(port),
     HOST: '127.0.0.1',
     DEEPINFRA_MIRRORS: sim.baseUrl,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: opts.logs === true ? 'info' : 'warn', // info: the default, one line per request
     MAX_CONCURRENT_CONNECTIONS: '20000',
     VALID_API_KEYS: 'linux.do',
     SHUTDOWN_GRACE_MS: '1000',
@@ -163,7 +165,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   const set = TARGET_ENV[name]?.['POOL_SIZE'] ?? env['POOL_SIZE'];
   return {
     name, origin, pids: () => [s.pid], mainPid: s.pid, status,
-    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}`
+    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}, LOG_LEVEL=${serviceEnv['LOG_LEVEL'] ?? '?'}`
       + (name === 'image' ? `, started by deploy/entrypoint.sh: ${mapsOf(s.pid).includes('libjemalloc') ? 'jemalloc preloaded' : 'glibc malloc (libjemalloc2 not installed)'}` : ''),
     inline: pool?.inline === true,
     exited: () => exitInfo(s),

@@ -34,6 +34,7 @@ export async function eachTarget<T>(
       nginxWorkers: num(o.flags['nginx-workers'], 1, true),
       ...(o.flags['before'] ? { beforeDir: o.flags['before'] } : {}),
       ...(o.flags['go'] ? { goBin: o.flags['go'] } : {}),
+      ...(o.flags['logs'] ? { logs: true } : {}),
     };
     const why = unavailable(name, topts);
     if (why) {
