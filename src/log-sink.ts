@@ -17,8 +17,8 @@ const RETRY_MAX_MS = 100;
  * UTF-8 length again on every write: ~5 µs per line when lines come faster than the writes, most of the cost of
  * the one line per request (docs/performance.md, "The request log line"). Here each line is copied once into a
  * 64 KB buffer, queued when the buffer is full or FLUSH_MS after its first line, and written by fs.write (libuv's
- * thread pool), one write at a time, in order: a hundred writes a second at 15k lines a second, where a write per
- * event-loop turn was thousands, each a thread-pool round trip. If the destination stalls, lines wait up to
+ * thread pool), one write at a time, in order: ~30 lines per write under load where sonic-boom's writes held ~8
+ * (each a thread-pool round trip; docs/performance.md). If the destination stalls, lines wait up to
  * MAX_PENDING_BYTES; beyond that they are dropped and counted, and a warning line saying how many is written when
  * the destination takes lines again. Nothing is ever written synchronously except by flushSync (process exit).
  */
