@@ -1,7 +1,8 @@
-// How upstream sockets read: plain-HTTP mirrors at most READ_BYTES at a time, and every socket only once undici has taken what it holds, so a paused stream holds little.
+// How upstream sockets connect and read: names through the DNS cache, plain-HTTP mirrors at most READ_BYTES at a time, and every socket only once undici has taken what it holds.
 import { buildConnector } from 'undici';
 import { Socket as NetSocket, type Socket } from 'node:net';
 import { Duplex, Readable } from 'node:stream';
+import { cachedLookup, type CachedLookup } from './dns-cache.js';
 
 /**
  * The most one read of a plain-HTTP upstream socket takes, and the socket's read-ahead (its highWaterMark).
@@ -85,15 +86,22 @@ export function readWhenTaken(connect: buildConnector.connector): buildConnector
   };
 }
 
-/** undici's connector with bounded reads for `http:` origins; `https:` origins keep undici's TLS defaults. */
-export function boundedConnector(timeoutMs: number): buildConnector.connector {
-  const secure = buildConnector({ timeout: timeoutMs });
+/**
+ * undici's connector with bounded reads for `http:` origins; `https:` origins keep undici's TLS defaults. Host
+ * names are resolved through `lookup` (workers/dns-cache.ts); a connection that fails makes its name be
+ * resolved again.
+ */
+export function boundedConnector(timeoutMs: number, lookup: CachedLookup = cachedLookup()): buildConnector.connector {
+  const secure = buildConnector({ timeout: timeoutMs, lookup } as buildConnector.BuildOptions);
   // One read buffer for all the plain sockets of this connector: each read is copied out of it in onRead, before
   // the next read can land. (A function as `onread.buffer` would be called after every read: 16 KB per read.)
   const onread = { buffer: Buffer.allocUnsafeSlow(READ_BYTES), callback: onRead as (n: number, buf: Uint8Array) => boolean };
   // net.connect's options, which undici passes through (its types leave out highWaterMark and onread)
-  const plain = buildConnector({ timeout: timeoutMs, highWaterMark: READ_BYTES, onread } as buildConnector.BuildOptions);
+  const plain = buildConnector({ timeout: timeoutMs, highWaterMark: READ_BYTES, onread, lookup } as buildConnector.BuildOptions);
   return (options, callback) => {
-    (options.protocol === 'https:' ? secure : plain)(options, callback);
+    (options.protocol === 'https:' ? secure : plain)(options, (err, socket) => {
+      if (err !== null) lookup.forget(options.hostname);
+      (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
+    });
   };
 }
