@@ -30,6 +30,8 @@ environment: BENCH_NODE_OPTIONS (NODE_OPTIONS for every service target), BENCH_B
   --connections N    nonstream/stream22: wrk connections (50)   --threads N  wrk threads (2)   --warmup S  warm-up (3; soak: min(120, duration/5))
   --logs             request logs on, as each deploys by default: nginx access_log (combined) to a file, the service
                      at its default LOG_LEVEL (info) to its stdout; off by default (nginx access_log off, LOG_LEVEL=warn)
+  --upstream-host H  the service and the Go version reach the upstream by this name (one that resolves to 127.0.0.1,
+                     e.g. localhost), not by 127.0.0.1: each new upstream connection then resolves it (nginx: once, at start)
   --rounds N         nonstream/stream22/paced: measure the targets N times in turn, each round starting one target
                      later; each row is the target's median round (1)
   --loadgen T        nonstream/stream22: wrk (default when /usr/bin/wrk exists) or autocannon (in the runner's process)
@@ -54,7 +56,7 @@ const { values: v, positionals } = parseArgs({
     interval: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
     upstream: { type: 'string' }, 'nginx-workers': { type: 'string' }, events: { type: 'string' }, 'gen-procs': { type: 'string' },
     clients: { type: 'string' }, marginal: { type: 'string' }, sizes: { type: 'string' }, settle: { type: 'string' }, buffer: { type: 'string' }, wait: { type: 'string' },
-    logs: { type: 'boolean' }, sample: { type: 'string' }, loadgen: { type: 'string' }, before: { type: 'string' }, go: { type: 'string' }, rounds: { type: 'string' },
+    logs: { type: 'boolean' }, 'upstream-host': { type: 'string' }, sample: { type: 'string' }, loadgen: { type: 'string' }, before: { type: 'string' }, go: { type: 'string' }, rounds: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });

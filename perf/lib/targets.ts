@@ -45,6 +45,8 @@ export interface TargetOptions {
   goBin?: string;
   /** Request logs on (--logs): nginx's access_log (combined) to a file, the service at its default LOG_LEVEL (stdout). */
   logs?: boolean;
+  /** The name the service and the Go version reach the upstream by (--upstream-host), instead of 127.0.0.1. */
+  upstreamHost?: string;
 }
 
 export interface Target {
@@ -107,6 +109,11 @@ function closer(s: Spawned, dir: string, graceMs: number): () => Promise<void> {
   };
 }
 
+/** The upstream's URL with its address replaced by --upstream-host's name, when given. */
+function named(url: string, opts: TargetOptions): string {
+  return opts.upstreamHost ? url.replace('//127.0.0.1:', `//${opts.upstreamHost}:`) : url;
+}
+
 /** Starts a target in front of `sim`; `env` adds settings for the service targets. */
 export async function startTarget(name: TargetName, sim: SimProc, env: Record<string, string> = {}, opts: TargetOptions = {}): Promise<Target> {
   if (name === 'direct') {
@@ -128,7 +135,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
       close: closer(s, dir, 5000),
     };
   }
-  if (name === 'go') return startGo(sim, port, origin, opts.goBin ?? 'deepinfra-go');
+  if (name === 'go') return startGo(sim, port, origin, opts.goBin ?? 'deepinfra-go', opts);
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
   const before = BEFORE.includes(name);
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
@@ -138,7 +145,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     HOME: process.env['HOME'] ?? '',
     PORT: String(port),
     HOST: '127.0.0.1',
-    DEEPINFRA_MIRRORS: sim.baseUrl,
+    DEEPINFRA_MIRRORS: named(sim.baseUrl, opts),
     LOG_LEVEL: opts.logs === true ? 'info' : 'warn', // info: the default, one line per request
     MAX_CONCURRENT_CONNECTIONS: '20000',
     VALID_API_KEYS: 'linux.do',
@@ -165,7 +172,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   const set = TARGET_ENV[name]?.['POOL_SIZE'] ?? env['POOL_SIZE'];
   return {
     name, origin, pids: () => [s.pid], mainPid: s.pid, status,
-    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}, LOG_LEVEL=${serviceEnv['LOG_LEVEL'] ?? '?'}`
+    describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}, LOG_LEVEL=${serviceEnv['LOG_LEVEL'] ?? '?'}, upstream ${serviceEnv['DEEPINFRA_MIRRORS'] ?? '?'}`
       + (name === 'image' ? `, started by deploy/entrypoint.sh: ${mapsOf(s.pid).includes('libjemalloc') ? 'jemalloc preloaded' : 'glibc malloc (libjemalloc2 not installed)'}` : ''),
     inline: pool?.inline === true,
     exited: () => exitInfo(s),
@@ -179,7 +186,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
  * would also cut its whole-exchange timeout to 10 s, which cut streams of a saturated burst.) Its
  * DEEPINFRA_MIRRORS entries are whole endpoint URLs, and it answers GET /health.
  */
-async function startGo(sim: SimProc, port: number, origin: string, bin: string): Promise<Target> {
+async function startGo(sim: SimProc, port: number, origin: string, bin: string, opts: TargetOptions): Promise<Target> {
   const cwd = mkdtempSync(join(tmpdir(), 'bench-go-'));
   const s = start(bin, [], {
     cwd,
@@ -187,7 +194,7 @@ async function startGo(sim: SimProc, port: number, origin: string, bin: string):
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '',
       PORT: String(port),
-      DEEPINFRA_MIRRORS: `${sim.baseUrl}/chat/completions`,
+      DEEPINFRA_MIRRORS: `${named(sim.baseUrl, opts)}/chat/completions`,
       VALID_API_KEYS: 'linux.do',
       MAX_CONCURRENT_CONNECTIONS: '20000',
       CONNECTION_QUEUE_SIZE: '20000',
@@ -201,7 +208,7 @@ async function startGo(sim: SimProc, port: number, origin: string, bin: string):
   await waitHttp(`${origin}/health`, s);
   return {
     name: 'go', origin, pids: () => [s.pid], mainPid: undefined, status: noStatus,
-    describe: `the Go version (${bin}), PERFORMANCE_MODE balanced (its default), no random delay, detailed logging off`,
+    describe: `the Go version (${bin}), PERFORMANCE_MODE balanced (its default), no random delay, detailed logging off, upstream ${named(sim.baseUrl, opts)}`,
     inline: false,
     exited: () => exitInfo(s),
     close: closer(s, cwd, 8000),

@@ -35,6 +35,7 @@ export async function eachTarget<T>(
       ...(o.flags['before'] ? { beforeDir: o.flags['before'] } : {}),
       ...(o.flags['go'] ? { goBin: o.flags['go'] } : {}),
       ...(o.flags['logs'] ? { logs: true } : {}),
+      ...(o.flags['upstream-host'] ? { upstreamHost: o.flags['upstream-host'] } : {}),
     };
     const why = unavailable(name, topts);
     if (why) {
