@@ -48,7 +48,8 @@ export function cachedLookup(ttlMs = DNS_TTL_MS, lookup: LookupAll = systemLooku
     const key = `${family}|${hints}|${hostname}`;
     let e = entries.get(key);
     if (e?.answer && now() - e.at < ttlMs) {
-      answer(options, cb, null, e.answer);
+      const known = e.answer;
+      process.nextTick(() => answer(options, cb, null, known)); // asynchronous, as dns.lookup answers
       return;
     }
     const mine: Callback = (err, all) => answer(options, cb, err, all);
