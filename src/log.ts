@@ -10,11 +10,16 @@ const REDACT = [
   'config.VALID_API_KEYS', 'config.DEEPINFRA_API_KEY', 'config.STATUS_TOKEN',
 ];
 
-/** The logger's destination: `destination` (tests), else stdout through a LogSink flushed at exit. */
+let stdout: LogSink | undefined;
+
+/** The loggers' destination unless one is given (tests): stdout, through one LogSink for the process, flushed at exit. */
 function defaultDestination(): DestinationStream {
-  const sink = new LogSink(1);
-  process.on('exit', () => sink.flushSync());
-  return sink;
+  if (stdout === undefined) {
+    const sink = new LogSink(1);
+    process.on('exit', () => sink.flushSync());
+    stdout = sink;
+  }
+  return stdout;
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
