@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { cachedLookup, DNS_TTL_MS, type LookupAll } from '../workers/dns-cache.js';
 import { boundedConnector } from '../workers/connector.js';
 import { startStack } from './helpers/harness.js';
+import { countLookups } from './helpers/dns-count.js';
 
 type Address = { address: string; family: number };
 
@@ -92,15 +93,19 @@ t.test('the connector: 30 new connections to a named upstream resolve it once; a
   t.equal(calls.length, 2, 'the refusal made the next connection resolve the name again');
 });
 
-t.test('a mirror named by host name (localhost) serves completions and streams', async (t) => {
+t.test('a mirror named by host name (localhost): 20 concurrent new connections, one lookup; completions and streams', async (t) => {
   const { startSimulator } = await import('../src/simulator/index.js');
   const sim = await startSimulator();
   t.teardown(() => sim.close());
   const named = sim.baseUrl.replace('127.0.0.1', 'localhost');
   t.not(named, sim.baseUrl, `the mirror is ${named}`);
-  const { client } = await startStack(t, {}, { sim, mirrors: named });
-  const many = await Promise.all(Array.from({ length: 20 }, () => client.chat.completions.create({ model: 'sim/echo', messages: [{ role: 'user', content: 'hi' }] })));
+  const lookups = countLookups(t, 'localhost');
+  const { client } = await startStack(t, { POOL_SIZE: '0' }, { sim, mirrors: named });
+  // the upstream waits 100 ms before each answer, so the 20 need 20 connections at once
+  const many = await Promise.all(Array.from({ length: 20 }, () => client.chat.completions.create({ model: 'sim/echo;tokens=2;delay=100', messages: [{ role: 'user', content: 'hi' }] })));
   t.ok(many.every((c) => typeof c.choices[0]?.message.content === 'string'), '20 concurrent completions answered');
+  t.ok(sim.stats.connections >= 10, `over ${sim.stats.connections} upstream connections`);
+  t.equal(lookups(), 1, 'the name was resolved once for all of them');
   const stream = await client.chat.completions.create({ model: 'sim/echo', messages: [{ role: 'user', content: 'hi' }], stream: true });
   let chunks = 0;
   for await (const c of stream) if (c.choices.length > 0) chunks++;

@@ -10,6 +10,7 @@ import { createAgent } from '../workers/upstream.js';
 import { startStack, testConfig } from './helpers/harness.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { startForwardProxy, type ForwardProxy } from './helpers/forward-proxy.js';
+import { countLookups } from './helpers/dns-count.js';
 
 const MSG = [{ role: 'user' as const, content: 'hi' }];
 const basic = (userPass: string): string => `Basic ${Buffer.from(userPass).toString('base64')}`;
@@ -83,6 +84,17 @@ void t.test('HTTP_PROXY: stream and non-stream through the SDK, every upstream r
     no_proxy: null,
   }, 'the start log says which proxy, without credentials');
   t.notMatch(s.rawLogs(), /hunter2/, 'the password appears in no log line');
+});
+
+void t.test('a proxy named by host name (localhost): its name is resolved once for a burst of tunnels', async (t) => {
+  const proxy = await proxyFor(t);
+  const lookups = countLookups(t, 'localhost');
+  const s = await startStack(t, { HTTP_PROXY: `http://localhost:${proxy.port}`, POOL_SIZE: '0' });
+  // the upstream waits 100 ms before each answer, so 12 at once need 12 tunnels, each a new connection to the proxy
+  const replies = await Promise.all(Array.from({ length: 12 }, () => s.client.chat.completions.create({ model: 'sim/echo;tokens=2;delay=100', messages: MSG })));
+  t.ok(replies.every((r) => r.choices[0]?.message.content === 'tok0 tok1 '), '12 concurrent completions through the proxy');
+  t.ok(proxy.tunnels.length >= 10, `${proxy.tunnels.length} tunnels`);
+  t.equal(lookups(), 1, 'the proxy\'s name was resolved once for all of them');
 });
 
 void t.test('NO_PROXY: a listed host bypasses the proxy (no implicit exclusions: loopback is proxied unless listed)', async (t) => {

@@ -1,7 +1,8 @@
 // The only user of undici: one upstream attempt as a dispatch with pause/resume, behind an interface tests can fake.
-import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher, type buildConnector } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { boundedConnector } from './connector.js';
+import { cachedLookup } from './dns-cache.js';
 import { FreeListPool } from './free-pool.js';
 import { stackless } from './stackless.js';
 import type { RouteKind, WorkerConfig } from './protocol.js';
@@ -84,14 +85,17 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     return new Agent({ ...options, connect: boundedConnector(config.connectTimeoutMs), factory });
   }
   const timeout = config.connectTimeoutMs;
+  // the proxy's host name (and a NO_PROXY mirror's) resolved as a direct mirror's is (workers/dns-cache.ts)
+  const lookup = cachedLookup();
   return new EnvHttpProxyAgent({
     ...options,
+    connect: { timeout, lookup } as buildConnector.BuildOptions,
     httpProxy: config.httpProxy ?? '',
     httpsProxy: config.httpsProxy ?? '',
     noProxy: config.noProxy ?? '',
     // CONNECT_TIMEOUT covers the whole way to a usable socket: TCP to the proxy, its answer to CONNECT, and TLS
     // to the mirror inside the tunnel (the `connect` option above only reaches mirrors that are not proxied)
-    proxyTls: { timeout },
+    proxyTls: { timeout, lookup } as buildConnector.BuildOptions,
     requestTls: { timeout },
     factory,
     clientFactory: (origin, opts) => new Pool(origin, { ...opts, headersTimeout: timeout }),
