@@ -75,7 +75,7 @@ export function createAgent(config: WorkerConfig): Dispatcher {
     connections: config.maxUpstreamConnections,
     pipelining: 1,
     keepAliveTimeout: 4_000,
-    connect: { timeout: config.connectTimeoutMs },
+    // each branch below gives its own `connect` (both with CONNECT_TIMEOUT and the DNS cache)
     // redirects are errors here: dispatch never follows them (no redirect interceptor is installed)
   };
   // every origin's connections come from a free list (workers/free-pool.ts), direct or through a proxy's tunnels
