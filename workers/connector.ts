@@ -1,4 +1,4 @@
-// How upstream sockets connect and read: names through the DNS cache, plain-HTTP mirrors at most READ_BYTES at a time, and every socket only once undici has taken what it holds.
+// How upstream sockets connect and read: names through the DNS cache, plain-HTTP mirrors at most READ_BYTES at a time and no more than their stream's credit, and every socket only once undici has taken what it holds.
 import { buildConnector } from 'undici';
 import { Socket as NetSocket, type Socket } from 'node:net';
 import { Duplex, Readable } from 'node:stream';
@@ -16,11 +16,75 @@ import { cachedLookup, type CachedLookup } from './dns-cache.js';
  */
 export const READ_BYTES = 8_192;
 
-/** Hands one read on to the socket's readable side, as Node does; false stops reading until the socket is read. */
-function onRead(this: Socket, n: number, buf: Buffer): boolean {
+/** What a stream lets its upstream socket read: no more than its client can take now (the stream's credit). */
+export interface ReadBound {
+  /** Bytes the stream can take now (its credit); what the socket holds and undici has not parsed counts against it. */
+  readonly allowance: number;
+  /** The least room a read needs (the credit's lump): below it the socket stops until credit comes back. */
+  readonly readLump: number;
+}
+
+/** On a plain socket of `boundedConnector`: the bound its current stream sets (null: none, reads of READ_BYTES). */
+const kBound = Symbol('readBound');
+interface Bounded {
+  [kBound]?: ReadBound | null;
+}
+
+/** The size of the next read, set by onRead for the read buffer Node asks for right after it (readBuffer). */
+let nextSize = READ_BYTES;
+
+/** Room under a socket's bound for its next read: bytes, or 0 when it must stop (Infinity without a bound). */
+function room(s: Socket & Bounded): number {
+  const bound = s[kBound];
+  if (bound == null) return Infinity;
+  const left = bound.allowance - s.readableLength;
+  return left >= Math.min(READ_BYTES, bound.readLump) ? left : 0;
+}
+
+/**
+ * Hands one read on to the socket's readable side, as Node does; false stops reading until the socket is read.
+ * Under a bound a socket reads only while its stream's credit has a lump free, and no more than the credit: what
+ * the client cannot take yet stays in the kernel's socket buffers (not the process's memory). With the default
+ * STREAM_BUFFER_SIZE a lump is a whole read, so reads keep their size; with a smaller one they shrink to the credit.
+ */
+function onRead(this: Socket & Bounded, n: number, buf: Buffer): boolean {
   const chunk = Buffer.allocUnsafe(n);
   buf.copy(chunk, 0, 0, n);
-  return this.push(chunk);
+  const more = this.push(chunk);
+  const bound = this[kBound];
+  if (bound == null) return more;
+  const r = room(this);
+  // stopped: it starts again with at least a lump of room, and reads no more than that first
+  nextSize = Math.min(READ_BYTES, r === 0 ? bound.readLump : r);
+  return r === 0 ? false : more;
+}
+
+/** Node's read buffer for a bounded connector's next read: `full`, or the start of it that onRead allowed. */
+function readBuffer(full: Buffer): () => Buffer {
+  return () => {
+    const n = nextSize;
+    nextSize = READ_BYTES;
+    return n >= READ_BYTES ? full : full.subarray(0, n);
+  };
+}
+
+/**
+ * Sets (or, with null, lifts) the bound on what a plain upstream socket of `boundedConnector` reads for its
+ * stream; other sockets are left as they are (false). Lifting it lets a socket that stopped for it read again.
+ */
+export function boundReads(socket: Socket, bound: ReadBound | null): boolean {
+  const s = socket as Socket & Bounded;
+  if (!(kBound in s)) return false;
+  s[kBound] = bound;
+  if (bound === null) readAgain(s);
+  return true;
+}
+
+/** The bound's allowance grew (credit came back): a socket that stopped for it reads again if there is room now. */
+export function readAgain(socket: Socket): void {
+  const s = socket as Socket & Bounded & Internals;
+  if (s.destroyed || s._handle === null || s._handle.reading === true || s.readableLength > 0 || room(s) === 0) return;
+  s.read(0); // asks the socket for more without taking anything (undici takes what it holds when it reads)
 }
 
 /** Node's internals a gated socket reads: its readable state (`reading` is a getter and setter on Node 20 and 22
@@ -48,7 +112,7 @@ function holding(s: Socket): boolean {
 
 // one pair of functions for every gated socket (a closure per socket would make undici's calls megamorphic)
 function gatedStartRead(this: Socket, size: number): void {
-  if (holding(this)) {
+  if (holding(this) || room(this) === 0) {
     // not reading: the next read() (undici's, when the stream resumes) asks again
     (this as unknown as Internals)._readableState.reading = false;
     return;
@@ -58,7 +122,7 @@ function gatedStartRead(this: Socket, size: number): void {
 
 // a socket with its own read buffer (`onread`) starts reading in read() itself, before _read is asked
 function gatedRead(this: Socket, size?: number): unknown {
-  return holding(this) ? duplexRead.call(this, size) : socketRead.call(this, size);
+  return holding(this) || room(this) === 0 ? duplexRead.call(this, size) : socketRead.call(this, size);
 }
 
 /**
@@ -94,13 +158,16 @@ export function readWhenTaken(connect: buildConnector.connector): buildConnector
 export function boundedConnector(timeoutMs: number, lookup: CachedLookup = cachedLookup()): buildConnector.connector {
   const secure = buildConnector({ timeout: timeoutMs, lookup } as buildConnector.BuildOptions);
   // One read buffer for all the plain sockets of this connector: each read is copied out of it in onRead, before
-  // the next read can land. (A function as `onread.buffer` would be called after every read: 16 KB per read.)
-  const onread = { buffer: Buffer.allocUnsafeSlow(READ_BYTES), callback: onRead as (n: number, buf: Uint8Array) => boolean };
+  // the next read can land. Node asks `buffer` for the next read's buffer after every read: this one, or its start
+  // when the socket's bound allows less (a view, allocated only then).
+  const onread = { buffer: readBuffer(Buffer.allocUnsafeSlow(READ_BYTES)), callback: onRead as (n: number, buf: Uint8Array) => boolean };
   // net.connect's options, which undici passes through (its types leave out highWaterMark and onread)
   const plain = buildConnector({ timeout: timeoutMs, highWaterMark: READ_BYTES, onread, lookup } as buildConnector.BuildOptions);
   return (options, callback) => {
-    (options.protocol === 'https:' ? secure : plain)(options, (err, socket) => {
+    const isPlain = options.protocol !== 'https:';
+    (isPlain ? plain : secure)(options, (err, socket) => {
       if (err !== null) lookup.forget(options.hostname);
+      else if (isPlain) (socket as unknown as Bounded)[kBound] = null; // its reads can be bounded (boundReads)
       (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
     });
   };

@@ -89,6 +89,11 @@ export class Exchange implements Active, AttemptOwner {
     return { mirror: this.#attempts?.mirror ?? -1, attempts: this.#attempts?.count ?? 0, model: this.#model, stream: this.#stream, ...this.#logged };
   }
 
+  /** Bytes relayed and waiting for credit (beyond what the main thread was sent). */
+  get waiting(): number {
+    return this.#outflow.pending;
+  }
+
   /** True once the first event went to the client: no retry after that. */
   get committed(): boolean {
     return (this.#relay?.events ?? 0) > 0;
@@ -100,10 +105,14 @@ export class Exchange implements Active, AttemptOwner {
   }
 
   credit(n: number): void {
-    if (!this.#outflow.grant(n) || this.#phase !== 'streaming') return;
-    this.#waitsForCredit = false;
-    this.#decoder?.resume();
-    this.#resumeUpstream();
+    const resume = this.#outflow.grant(n);
+    if (this.#phase !== 'streaming') return;
+    if (resume) {
+      this.#waitsForCredit = false;
+      this.#decoder?.resume();
+      this.#resumeUpstream();
+    }
+    this.#controller?.readAgain(); // a socket its read bound stopped (workers/connector.ts) reads again if it may
   }
 
   /** The upstream reads again when neither our client (credit) nor the decoder (its input buffer) holds it back. */
@@ -174,6 +183,9 @@ export class Exchange implements Active, AttemptOwner {
       });
       d.on('error', () => this.#endStream('upstream_bad_response', 'The upstream stream could not be decoded.'));
     }
+    // the socket reads no more than the credit leaves (plain mirrors): what the client cannot take yet stays in the
+    // kernel's buffers, not here (compressed bytes are not the credit's bytes: the decoder's bound holds those)
+    if (this.#decoder === null) controller.boundReads(this.#outflow);
     this.#phase = 'streaming';
     this.#lastByte = performance.now();
     this.#relay = createRelay(this.kind, this.ctx.config, this.#responses);
@@ -269,6 +281,7 @@ export class Exchange implements Active, AttemptOwner {
       this.#phase = 'lingering';
       this.#lingerUntil = performance.now() + LINGER_MS;
       this.#decoder?.destroy();
+      this.#controller.boundReads(null); // the rest of the response is read whatever the credit
       if (this.#controller.paused) this.#controller.resume();
       return;
     }

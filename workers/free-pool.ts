@@ -11,10 +11,29 @@
 // (nodejs/undici#5845): a stream whose client left cost the mirror one more TCP (and TLS) handshake and an idle
 // connection. Here the connection whose request was aborted refuses that one connect, and is dropped.
 import { Client, Dispatcher, buildConnector, type errors } from 'undici';
+import type { Socket } from 'node:net';
 import { stackless } from './stackless.js';
 import { readWhenTaken } from './connector.js';
 
 type Targets = readonly Dispatcher[];
+
+/** A handler that wants to know the connection its request was given (workers/upstream.ts bounds its reads). */
+export interface ConnectionAware {
+  onConnection(client: Client): void;
+}
+
+/** Each connection's current socket (set when it connects). */
+const sockets = new WeakMap<Client, Socket>();
+
+/** The socket a connection of this pool reads from now, if it is connected. */
+export function socketOf(client: Client): Socket | undefined {
+  return sockets.get(client);
+}
+
+function assign(handler: Dispatcher.DispatchHandler, client: Client): void {
+  const h = handler as Partial<ConnectionAware>;
+  if (typeof h.onConnection === 'function') h.onConnection(client);
+}
 
 interface Queued {
   readonly opts: Dispatcher.DispatchOptions;
@@ -78,6 +97,7 @@ export class FreeListPool extends Dispatcher {
       this.#needDrain = true;
       return false;
     }
+    assign(handler, client);
     if (client.dispatch(opts, handler)) this.#push(client);
     return true;
   }
@@ -95,7 +115,11 @@ export class FreeListPool extends Dispatcher {
       // refused after the connect that asked returns: undici's resume runs again then, and a close() called in
       // the meantime (the Agent closes an origin's pool when its last connection goes) can finish
       if (this.#abandoned.has(c)) queueMicrotask(() => callback(stackless(() => new AbandonedError()), null));
-      else this.#connect(options, callback);
+      else
+        this.#connect(options, (err, socket) => {
+          if (socket) sockets.set(c, socket as Socket);
+          (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
+        });
     };
     const c = new Client(this.#origin, { ...this.#options, connect });
     this.#clients.add(c);
@@ -138,6 +162,7 @@ export class FreeListPool extends Dispatcher {
     while (this.#head < this.#queue.length) {
       const q = this.#queue[this.#head]!;
       this.#queue[this.#head++] = undefined as unknown as Queued;
+      assign(q.handler, c);
       if (!c.dispatch(q.opts, q.handler)) return this.#compact();
     }
     this.#compact();

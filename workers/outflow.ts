@@ -1,8 +1,10 @@
 // A stream's bytes toward the main thread, within its credit: what does not fit waits here, in pieces, until credit returns.
 import { creditLump } from './protocol.js';
 import { keepable } from './keep.js';
+import type { ReadBound } from './connector.js';
 
-export class Outflow {
+/** Also the bound on what the stream's upstream socket reads ahead (workers/connector.ts): no more than the credit. */
+export class Outflow implements ReadBound {
   #credit: number;
   readonly #lump: number;
   #pending: Uint8Array[] = [];
@@ -17,6 +19,15 @@ export class Outflow {
   ) {
     this.#credit = budget;
     this.#lump = creditLump(budget);
+  }
+
+  /** The credit left (at most 0 while bytes wait here). */
+  get allowance(): number {
+    return this.#credit;
+  }
+  /** The upstream reads only with a lump of credit free (as `grant` says when it may resume). */
+  get readLump(): number {
+    return this.#lump;
   }
 
   /** Bytes waiting here for credit. */

@@ -1,9 +1,10 @@
 // The only user of undici: one upstream attempt as a dispatch with pause/resume, behind an interface tests can fake.
-import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher, type buildConnector } from 'undici';
+import { Agent, EnvHttpProxyAgent, Pool, type Client, type Dispatcher, type buildConnector } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { boundedConnector } from './connector.js';
+import type { Socket } from 'node:net';
+import { boundedConnector, boundReads, readAgain, type ReadBound } from './connector.js';
 import { cachedLookup } from './dns-cache.js';
-import { FreeListPool } from './free-pool.js';
+import { FreeListPool, socketOf, type ConnectionAware } from './free-pool.js';
 import { stackless } from './stackless.js';
 import type { RouteKind, WorkerConfig } from './protocol.js';
 
@@ -26,6 +27,13 @@ export interface Controller {
   pause(): void;
   resume(): void;
   abort(reason: Error): void;
+  /**
+   * Bounds what the response's socket reads ahead to `bound` (the stream's credit), where the socket allows it (a
+   * plain mirror's); null lifts the bound. Call it from onHeaders (the response's socket is known then).
+   */
+  boundReads(bound: ReadBound | null): void;
+  /** The bound's allowance grew (credit came back): a socket that stopped for it reads again. */
+  readAgain(): void;
 }
 
 /** Callbacks of one attempt. */
@@ -171,8 +179,11 @@ export function abortQuietly(c: Controller): void {
  * One attempt as undici's own handler (its core interface: no adapter layer, no parsed copy of every header,
  * nothing kept of the raw headers once read) and as the Controller its owner pauses, resumes and aborts.
  */
-class Attempt implements Controller {
+class Attempt implements Controller, ConnectionAware {
   #abort: ((reason: Error) => void) | null = null;
+  #client: Client | null = null;
+  /** The socket whose reads are bounded (set by boundReads). */
+  #bounded: Socket | null = null;
   #resume: (() => void) | null = null;
   #paused = false;
   #aborted = false;
@@ -198,6 +209,23 @@ class Attempt implements Controller {
     this.#aborted = true;
     this.#abort?.(reason);
   }
+  boundReads(bound: ReadBound | null): void {
+    if (bound === null) {
+      if (this.#bounded !== null) boundReads(this.#bounded, null);
+      this.#bounded = null;
+      return;
+    }
+    const socket = this.#client === null ? undefined : socketOf(this.#client);
+    if (socket !== undefined && boundReads(socket, bound)) this.#bounded = socket;
+  }
+  readAgain(): void {
+    if (this.#bounded !== null) readAgain(this.#bounded);
+  }
+
+  // the free-list pool's word on the connection this request was given (its socket is found from it)
+  onConnection(client: Client): void {
+    this.#client = client;
+  }
 
   // undici's handler interface (a false return pauses the socket until resume())
   onConnect(abort: (reason: Error) => void): void {
@@ -214,9 +242,11 @@ class Attempt implements Controller {
     return !this.#paused;
   }
   onComplete(): void {
+    this.boundReads(null); // the connection is clean for its next request, whatever the owner did
     this.h.onEnd();
   }
   onError(err: Error): void {
+    this.boundReads(null);
     this.h.onError(err);
   }
 }

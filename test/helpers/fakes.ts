@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AttemptHandler, AttemptRequest, Controller, Dispatch } from '../../workers/upstream.js';
 import type { Clock } from '../../workers/clock.js';
+import type { ReadBound } from '../../workers/connector.js';
 import { MirrorHealth, type WorkerConfig } from '../../workers/protocol.js';
 
 export class FakeController implements Controller {
@@ -17,6 +18,15 @@ export class FakeController implements Controller {
   abort(reason: Error): void {
     this.aborted = true;
     this.reason = reason;
+  }
+  /** The latest read bound the owner set (undefined: never set). */
+  bound: ReadBound | null | undefined = undefined;
+  readsAgain = 0;
+  boundReads(bound: ReadBound | null): void {
+    this.bound = bound;
+  }
+  readAgain(): void {
+    this.readsAgain++;
   }
 }
 
