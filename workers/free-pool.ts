@@ -22,12 +22,14 @@ export interface ConnectionAware {
   onConnection(client: Client): void;
 }
 
-/** Each connection's current socket (set when it connects). */
-const sockets = new WeakMap<Client, Socket>();
+/** Each connection's current socket, kept on it when it connects (a property: a WeakMap of 8000 connections is
+ * 8000 ephemerons for every garbage collection to walk). */
+const kSocket = Symbol('socket');
+type WithSocket = Client & { [kSocket]?: Socket };
 
 /** The socket a connection of this pool reads from now, if it is connected. */
 export function socketOf(client: Client): Socket | undefined {
-  return sockets.get(client);
+  return (client as WithSocket)[kSocket];
 }
 
 function assign(handler: Dispatcher.DispatchHandler, client: Client): void {
@@ -117,7 +119,7 @@ export class FreeListPool extends Dispatcher {
       if (this.#abandoned.has(c)) queueMicrotask(() => callback(stackless(() => new AbandonedError()), null));
       else
         this.#connect(options, (err, socket) => {
-          if (socket) sockets.set(c, socket as Socket);
+          if (socket) (c as WithSocket)[kSocket] = socket as Socket;
           (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
         });
     };
