@@ -105,14 +105,16 @@ const socketStartRead = NetSocket.prototype._read;
 const socketRead = NetSocket.prototype.read;
 const duplexRead = Duplex.prototype.read;
 
-/** Holds data and its handle stopped reading: asking for more now would land one more read on top. */
-function holding(s: Socket): boolean {
-  return s.readableLength > 0 && (s as unknown as Internals)._handle?.reading !== true;
+/** Whether a read() or _read() may start the socket's reading: not while it holds data (asking for more then would
+ * land one more read on top), nor without room under its bound. One reading already starts nothing (no bound to ask). */
+function mayStart(s: Socket): boolean {
+  if ((s as unknown as Internals)._handle?.reading === true) return true;
+  return !(s.readableLength > 0) && room(s) !== 0;
 }
 
 // one pair of functions for every gated socket (a closure per socket would make undici's calls megamorphic)
 function gatedStartRead(this: Socket, size: number): void {
-  if (holding(this) || room(this) === 0) {
+  if (!mayStart(this)) {
     // not reading: the next read() (undici's, when the stream resumes) asks again
     (this as unknown as Internals)._readableState.reading = false;
     return;
@@ -122,7 +124,7 @@ function gatedStartRead(this: Socket, size: number): void {
 
 // a socket with its own read buffer (`onread`) starts reading in read() itself, before _read is asked
 function gatedRead(this: Socket, size?: number): unknown {
-  return holding(this) || room(this) === 0 ? duplexRead.call(this, size) : socketRead.call(this, size);
+  return mayStart(this) ? socketRead.call(this, size) : duplexRead.call(this, size);
 }
 
 /**
