@@ -57,6 +57,38 @@ t.test('no credit left: the upstream is paused; credit of a lump resumes it', as
   t.equal(data(), ev(30) + ev(30) + ev(30), 'events relayed unchanged, in order');
 });
 
+t.test('a stream bounds the reads of its socket by its credit, asks it to read again as credit returns, and lifts the bound at [DONE]', async (t) => {
+  const L = Buffer.byteLength(ev(30));
+  const { up, ex } = setup(true, { credit: 4 * L });
+  const c = up.last.controller;
+  t.equal(c.bound, undefined, 'no bound before the response');
+  up.last.respond(200, { 'content-type': 'text/event-stream' });
+  const bound = c.bound;
+  t.ok(bound, 'a streamed response sets a bound on its socket');
+  t.equal(bound?.allowance, 4 * L, 'the bound is the credit left: all of it');
+  t.equal(bound?.readLump, Math.floor((4 * L) / 2), 'and the least room a read needs: a lump');
+  up.last.data(ev(30) + ev(30) + ev(30));
+  t.equal(bound?.allowance, L, 'the credit the events used is no longer allowed');
+  const asked = c.readsAgain;
+  ex.credit(2 * L);
+  t.equal(bound?.allowance, 3 * L, 'credit back: allowed again');
+  t.equal(c.readsAgain, asked + 1, 'and the socket asked to read again (it may have stopped for the bound)');
+  up.last.data(ev(1, ',"finish_reason":"stop"') + 'data: [DONE]\n\n');
+  t.equal(c.bound, null, '[DONE]: the bound lifted (the rest of the response is read for the connection)');
+});
+
+t.test('a compressed stream sets no read bound (its bytes are not the bytes of the credit)', async (t) => {
+  const { up } = setup(true);
+  up.last.respond(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+  t.equal(up.last.controller.bound, undefined);
+});
+
+t.test('a non-stream response sets no read bound', async (t) => {
+  const { up } = setup(false);
+  up.last.respond(200, { 'content-type': 'application/json' });
+  t.equal(up.last.controller.bound, undefined);
+});
+
 t.test('REQUEST_TIMEOUT covers the first event: headers alone do not satisfy it', async (t) => {
   const { up, sent, ex } = setup(true, { limits: { firstByteMs: 1000, idleMs: 5000 } });
   up.last.respond(200, { 'content-type': 'text/event-stream' });
