@@ -33,12 +33,16 @@ interface Bounded {
 /** The size of the next read, set by onRead for the read buffer Node asks for right after it (readBuffer). */
 let nextSize = READ_BYTES;
 
-/** Room under a socket's bound for its next read: bytes, or 0 when it must stop (Infinity without a bound). */
-function room(s: Socket & Bounded): number {
-  const bound = s[kBound];
-  if (bound == null) return Infinity;
+/** Room under `bound` for the socket's next read: bytes, or 0 when it must stop (less than a lump left). */
+function roomUnder(s: Socket, bound: ReadBound): number {
   const left = bound.allowance - s.readableLength;
   return left >= Math.min(READ_BYTES, bound.readLump) ? left : 0;
+}
+
+/** Room under a socket's bound for its next read (Infinity without a bound). */
+function room(s: Socket & Bounded): number {
+  const bound = s[kBound];
+  return bound == null ? Infinity : roomUnder(s, bound);
 }
 
 /**
@@ -53,7 +57,7 @@ function onRead(this: Socket & Bounded, n: number, buf: Buffer): boolean {
   const more = this.push(chunk);
   const bound = this[kBound];
   if (bound == null) return more;
-  const r = room(this);
+  const r = roomUnder(this, bound);
   // stopped: it starts again with at least a lump of room, and reads no more than that first
   nextSize = Math.min(READ_BYTES, r === 0 ? bound.readLump : r);
   return r === 0 ? false : more;
