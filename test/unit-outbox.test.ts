@@ -1,8 +1,9 @@
 // The batching of messages between threads (workers/protocol.ts Outbox): one batch per event-loop turn, sent early
 // at the end of the callback that made it BATCH_LIMIT long (issue 13: under load a turn reads tens of thousands of
-// upstream events, and each of them waited for the turn's end), or at once when a stream needs credit (soon()).
+// upstream events, and each of them waited for the turn's end), or at once when a stream needs credit (soon());
+// and a stream's consecutive bytes joined into one message (DATA_RUNS).
 import t from 'tap';
-import { BATCH_LIMIT, Outbox } from '../workers/protocol.js';
+import { BATCH_LIMIT, DATA_RUNS, Outbox, type FromWorker, type Joiner } from '../workers/protocol.js';
 
 /** Resolves after the microtasks queued so far (the end of the current callback). */
 const endOfCallback = (): Promise<void> => new Promise((r) => queueMicrotask(r));
@@ -46,4 +47,47 @@ t.test('soon() sends at the end of the callback whatever the length', async (t) 
 
 t.test('the worker side sends early at BATCH_LIMIT messages', async (t) => {
   t.ok(BATCH_LIMIT > 1 && BATCH_LIMIT <= 1024, `BATCH_LIMIT ${BATCH_LIMIT}: less than one poll of 1024 sockets`);
+});
+
+/** Joins adjacent strings that start with the same letter (a stand-in for one stream's data messages). */
+const sameLetter: Joiner<string> = { joins: (a, b) => a[0] === b[0], join: (run) => run.join('+') };
+
+t.test('with a joiner, a message that joins the one before it is merged into it, in order', async (t) => {
+  const posted: string[][] = [];
+  const o = new Outbox<string>((b) => posted.push(b), Infinity, sameLetter);
+  for (const m of ['a1', 'a2', 'a3', 'b1', 'a4', 'b2', 'b3']) o.push(m);
+  await endOfTurn();
+  t.same(posted, [['a1+a2+a3', 'b1', 'a4', 'b2+b3']], 'only neighbours join: a4 is not moved before b1');
+  o.push('c1');
+  await endOfTurn();
+  t.same(posted[1], ['c1'], 'a lone message goes as it is');
+});
+
+t.test('joined messages take no place toward the limit; a run open when the batch goes out is joined first', async (t) => {
+  const posted: string[][] = [];
+  const o = new Outbox<string>((b) => posted.push(b), 3, sameLetter);
+  for (const m of ['a1', 'a2', 'a3', 'a4', 'b1']) o.push(m);
+  await endOfCallback();
+  t.same(posted, [], 'two places used: not sent early');
+  o.push('c1');
+  await endOfCallback();
+  t.same(posted, [['a1+a2+a3+a4', 'b1', 'c1']], 'the third place sends it early');
+  o.push('d1');
+  o.push('d2');
+  o.soon();
+  await endOfCallback();
+  t.same(posted[1], ['d1+d2'], 'soon() closes the open run');
+});
+
+t.test('DATA_RUNS joins one stream\'s bytes only, and the joined chunk ends as its last piece does', async (t) => {
+  const data = (id: number, s: string, cut = false): FromWorker => (cut ? { t: 'data', id, chunk: Buffer.from(s), cut: true } : { t: 'data', id, chunk: Buffer.from(s) });
+  t.ok(DATA_RUNS.joins(data(1, 'x'), data(1, 'y')));
+  t.notOk(DATA_RUNS.joins(data(1, 'x'), data(2, 'y')), 'another stream');
+  t.notOk(DATA_RUNS.joins({ t: 'head', id: 1, meta: { mirror: 0, attempts: 1 } } as unknown as FromWorker, data(1, 'y')), 'after a head');
+  t.notOk(DATA_RUNS.joins(data(1, 'x'), { t: 'end', id: 1 } as unknown as FromWorker), 'an end is not data');
+  const text = (m: FromWorker): string => (m.t === 'data' ? Buffer.from(m.chunk).toString() : '');
+  const whole = DATA_RUNS.join([data(1, 'ab'), data(1, 'cd', true), data(1, 'ef')]);
+  t.same([whole.t, text(whole), 'cut' in whole], ['data', 'abcdef', false], 'ends whole: not cut');
+  const cut = DATA_RUNS.join([data(1, 'ab'), data(1, 'cd', true)]);
+  t.same([text(cut), cut.t === 'data' && cut.cut === true], ['abcd', true], 'ends inside an event: cut');
 });

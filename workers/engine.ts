@@ -2,7 +2,7 @@
 import { threadId } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BATCH_LIMIT, IdTable, MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
+import { BATCH_LIMIT, DATA_RUNS, IdTable, MirrorHealth, Outbox, unreachable, type CollectedMsg, type FromWorker, type Port, type ToWorker, type WorkerConfig } from './protocol.js';
 import { createUpstream, type Upstream } from './upstream.js';
 import { Exchange } from './exchange.js';
 import type { Active, ExchangeContext } from './context.js';
@@ -45,8 +45,9 @@ const SWEEP_MS = 50;
 export function serveChannel(port: Port<ToWorker, FromWorker>, config: WorkerConfig, upstream: Upstream = createUpstream(config)): { close(): Promise<void> } {
   const active = new IdTable<Active>(); // (not a Map: workers/id-table.ts)
   // batched per turn, and sent early once a batch is BATCH_LIMIT long; a stream that ran out of credit asks for
-  // soon(): its pause lasts until the main thread has seen this batch
-  const outbox = new Outbox<FromWorker>((batch) => port.postMessage(batch), BATCH_LIMIT);
+  // soon(): its pause lasts until the main thread has seen this batch. A stream's consecutive bytes go as one
+  // message (DATA_RUNS): one write to its client per upstream read, not one per chunk of the read.
+  const outbox = new Outbox<FromWorker>((batch) => port.postMessage(batch), BATCH_LIMIT, DATA_RUNS);
   const ctx: ExchangeContext = {
     config,
     health: new MirrorHealth(config.health, config.mirrors.length, config.circuitFailures, config.circuitResetMs),
