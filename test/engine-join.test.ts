@@ -74,6 +74,7 @@ for (const [shape, make] of Object.entries(SHAPES))
     const data = posted.filter((m) => m.t === 'data');
     t.same(posted.filter((m) => 'id' in m && m.id === 1).map((m) => m.t), ['head', 'data', 'end'], 'the head, the events in one message, the end');
     t.equal(data.length, 1, `one data message for the read (${data.length})`);
-    t.equal(data.map((m) => Buffer.from(m.chunk).toString()).join(''), events, 'the events, byte for byte, in order');
+    const bytes = data.flatMap((m) => (m.t === 'data' ? [m.chunk, ...(m.more ?? [])] : []));
+    t.equal(bytes.map((b) => Buffer.from(b).toString()).join(''), events, 'the events, byte for byte, in order');
     t.match(posted.find((m) => m.t === 'end'), { done: true }, 'ended by [DONE]');
   });

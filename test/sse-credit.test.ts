@@ -10,10 +10,11 @@ class FastSink implements Sink {
   writes = 0;
   bytes = 0;
   probes = 0;
-  write(chunk: Uint8Array | string): boolean {
+  write(chunk: Uint8Array | string, more: readonly Uint8Array[] = []): boolean {
     this.writes++;
     if (typeof chunk === 'string') this.probes++; // the writer's own comment probes, not stream bytes
     else this.bytes += chunk.byteLength;
+    for (const m of more) this.bytes += m.byteLength;
     return true;
   }
   end(): void {}

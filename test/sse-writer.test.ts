@@ -8,8 +8,8 @@ class FakeSink implements Sink {
   written: string[] = [];
   accept = true;
   ended: string | null = null;
-  write(chunk: Uint8Array | string): boolean {
-    this.written.push(Buffer.from(chunk).toString());
+  write(chunk: Uint8Array | string, more: readonly Uint8Array[] = []): boolean {
+    this.written.push(Buffer.from(chunk).toString() + more.map((m) => Buffer.from(m).toString()).join(''));
     return this.accept;
   }
   end(chunk: Uint8Array | string): void {
@@ -121,4 +121,24 @@ t.test('starving: when the worker waits on the latest write’s credit, a probe 
   await new Promise((r) => setImmediate(r));
   t.equal(sink.written.at(-1), ':\n', 'a probe was written');
   t.same(grants, [200], 'and the credit went back');
+});
+
+t.test('a run of chunks (joined by the worker) is one write: one send, credit as for one chunk of all its bytes', async (t) => {
+  const sink = new FakeSink();
+  const grants: number[] = [];
+  const w = new SseWriter(sink, { grant: (n) => grants.push(n) }, 1000);
+  w.push(bytes(100, 'a'), false, [bytes(100, 'b'), bytes(100, 'c')]);
+  t.same(sink.written, ['a'.repeat(100) + 'b'.repeat(100) + 'c'.repeat(100)], 'one write, the bytes in order');
+  t.equal(w.pending, 300, 'all of it unconfirmed until the next write is taken');
+  w.push(bytes(300, 'd'), false, [bytes(100, 'e')]);
+  t.same(grants, [], 'less than a lump (500) proven sent');
+  w.push(bytes(100, 'f'));
+  t.same(grants, [700], 'the runs proven sent, 300 + 400 bytes, in one lump');
+  sink.accept = false;
+  w.push(bytes(10, 'g')); // taken by the sink but buffered there
+  w.push(bytes(10, 'h'), false, [bytes(10, 'i')]); // queued here, as one chunk
+  t.equal(w.pending, 130, 'the run is queued while the sink is backed up');
+  sink.accept = true;
+  t.ok(w.onWritable());
+  t.equal(sink.written.at(-1), 'h'.repeat(10) + 'i'.repeat(10), 'the queued run goes on writable, in order');
 });

@@ -141,6 +141,16 @@ t.test('the pooled wire: a batch keeps its order; data travels as views of one t
   t.equal(unpack(pack([{ t: 'ready', threadId: 1 }]).packed).length, 1, 'a batch without data goes as it is');
 });
 
+t.test('the pooled wire: a joined run of one stream\'s bytes (DATA_RUNS) arrives as one chunk, its pieces side by side', async (t) => {
+  const batch: FromWorker[] = [
+    { t: 'data', id: 1, chunk: Buffer.from('ab'), more: [Buffer.from('cd'), Buffer.from('ef')], cut: true },
+    { t: 'data', id: 2, chunk: Buffer.from('x') },
+  ];
+  const { packed, transfer } = pack(batch);
+  const out = await across(packed, transfer, unpack);
+  t.same(out.map((m) => (m.t === 'data' ? [m.id, Buffer.from(m.chunk).toString(), m.cut === true, m.more === undefined] : m.t)), [[1, 'abcdef', true, true], [2, 'x', false, true]]);
+});
+
 t.test('the pooled wire: a chat head, a clean end and a plain reply travel as numbers and arrive equal; the rest as objects', async (t) => {
   const plain: FromWorker[] = [
     { t: 'head', id: 7, meta: { mirror: 1, attempts: 2, model: 'meta-llama/Llama-3.3-70B-Instruct', stream: true } },

@@ -63,31 +63,38 @@ t.test('with a joiner, a message that joins the one before it is merged into it,
   t.same(posted[1], ['c1'], 'a lone message goes as it is');
 });
 
-t.test('joined messages take no place toward the limit; a run open when the batch goes out is joined first', async (t) => {
+t.test('joined messages count toward the limit as they did apart; a run open when the batch goes out is joined first', async (t) => {
   const posted: string[][] = [];
-  const o = new Outbox<string>((b) => posted.push(b), 3, sameLetter);
-  for (const m of ['a1', 'a2', 'a3', 'a4', 'b1']) o.push(m);
+  const o = new Outbox<string>((b) => posted.push(b), 4, sameLetter);
+  for (const m of ['a1', 'a2', 'a3']) o.push(m);
   await endOfCallback();
-  t.same(posted, [], 'two places used: not sent early');
-  o.push('c1');
+  t.same(posted, [], 'three pushed: not yet');
+  o.push('a4');
   await endOfCallback();
-  t.same(posted, [['a1+a2+a3+a4', 'b1', 'c1']], 'the third place sends it early');
-  o.push('d1');
-  o.push('d2');
+  t.same(posted, [['a1+a2+a3+a4']], 'the fourth push sends it early, though joined it is one message');
+  o.push('b1');
+  await endOfCallback();
+  t.same(posted.length, 1, 'the count starts again after a batch went out');
+  o.push('b2');
   o.soon();
   await endOfCallback();
-  t.same(posted[1], ['d1+d2'], 'soon() closes the open run');
+  t.same(posted[1], ['b1+b2'], 'soon() closes the open run');
 });
 
-t.test('DATA_RUNS joins one stream\'s bytes only, and the joined chunk ends as its last piece does', async (t) => {
+t.test('DATA_RUNS joins one stream\'s bytes only, without copying them, and the run ends as its last piece does', async (t) => {
   const data = (id: number, s: string, cut = false): FromWorker => (cut ? { t: 'data', id, chunk: Buffer.from(s), cut: true } : { t: 'data', id, chunk: Buffer.from(s) });
+  const head: FromWorker = { t: 'head', id: 1, meta: { mirror: 0, attempts: 1, stream: true, model: 'm' } };
+  const end: FromWorker = { t: 'end', id: 1, done: true, stats: { events: 0, malformed: 0, usage: null } };
   t.ok(DATA_RUNS.joins(data(1, 'x'), data(1, 'y')));
   t.notOk(DATA_RUNS.joins(data(1, 'x'), data(2, 'y')), 'another stream');
-  t.notOk(DATA_RUNS.joins({ t: 'head', id: 1, meta: { mirror: 0, attempts: 1 } } as unknown as FromWorker, data(1, 'y')), 'after a head');
-  t.notOk(DATA_RUNS.joins(data(1, 'x'), { t: 'end', id: 1 } as unknown as FromWorker), 'an end is not data');
-  const text = (m: FromWorker): string => (m.t === 'data' ? Buffer.from(m.chunk).toString() : '');
-  const whole = DATA_RUNS.join([data(1, 'ab'), data(1, 'cd', true), data(1, 'ef')]);
+  t.notOk(DATA_RUNS.joins(head, data(1, 'y')), 'after a head');
+  t.notOk(DATA_RUNS.joins(data(1, 'x'), end), 'an end is not data');
+  const text = (m: FromWorker): string => (m.t === 'data' ? [m.chunk, ...(m.more ?? [])].map((b) => Buffer.from(b).toString()).join('') : '');
+  const pieces = [data(1, 'ab'), data(1, 'cd', true), data(1, 'ef')];
+  const whole = DATA_RUNS.join(pieces);
   t.same([whole.t, text(whole), 'cut' in whole], ['data', 'abcdef', false], 'ends whole: not cut');
+  t.equal(whole.t === 'data' && whole.chunk, (pieces[0] as { chunk: Uint8Array }).chunk, 'the first piece itself, not a copy');
   const cut = DATA_RUNS.join([data(1, 'ab'), data(1, 'cd', true)]);
   t.same([text(cut), cut.t === 'data' && cut.cut === true], ['abcd', true], 'ends inside an event: cut');
+  t.equal(text(DATA_RUNS.join([whole, data(1, 'gh')])), 'abcdefgh', 'a joined message joins on');
 });

@@ -123,6 +123,8 @@ export interface DataMsg {
   readonly t: 'data';
   readonly id: number;
   readonly chunk: Uint8Array;
+  /** Bytes that follow `chunk`, in order: a run of the stream's data joined in one batch (protocol.ts DATA_RUNS). */
+  readonly more?: readonly Uint8Array[];
   /** The chunk ends inside an event (an event larger than the credit goes in pieces): nothing may be written after it but the rest. */
   readonly cut?: true;
 }

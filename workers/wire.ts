@@ -60,8 +60,15 @@ function slotsOf(m: FromWorker): number {
 
 /** The bytes a message that goes as numbers puts in the batch's buffer. */
 function bytesOf(m: FromWorker): number {
-  if (m.t === 'data') return m.chunk.byteLength;
+  if (m.t === 'data') return m.more === undefined ? m.chunk.byteLength : dataLength(m);
   return m.t === 'reply' && typeof m.body !== 'string' ? m.body.byteLength : 0;
+}
+
+/** All the bytes of a data message: its chunk and those that follow it. */
+function dataLength(m: DataMsg): number {
+  let n = m.chunk.byteLength;
+  for (const piece of m.more ?? []) n += piece.byteLength;
+  return n;
 }
 
 export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; transfer: ArrayBuffer[] } {
@@ -80,11 +87,18 @@ export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; tran
       h[k++] = OBJECT;
       c.push(exactReply(m));
     } else if (m.t === 'data') {
+      // a joined run (DATA_RUNS) goes as one chunk: its pieces side by side in the batch's buffer
+      const start = at;
       d.set(m.chunk, at);
       at += m.chunk.byteLength;
+      if (m.more !== undefined)
+        for (const piece of m.more) {
+          d.set(piece, at);
+          at += piece.byteLength;
+        }
       h[k++] = DATA;
       h[k++] = m.id;
-      h[k++] = m.chunk.byteLength;
+      h[k++] = at - start;
       h[k++] = m.cut ? 1 : 0;
     } else if (m.t === 'head') {
       h[k++] = HEAD;

@@ -189,7 +189,7 @@ class ClientExchange implements StreamEvents, ActiveExchange, StreamStart, Credi
   }
 
   onData(m: DataMsg): void {
-    this.#writer?.push(m.chunk, m.cut === true);
+    this.#writer?.push(m.chunk, m.cut === true, m.more);
   }
 
   /** The last bytes and the end in one cork: the head, the events and the end of a short stream go out in one send. */

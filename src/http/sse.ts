@@ -34,8 +34,12 @@ export class UwsSink implements Sink {
     readonly owner: StreamStart,
   ) {}
 
-  write(chunk: Uint8Array | string): boolean {
-    return corked(this, chunk, corkedWrite); // one shared callback: cork runs it at once
+  write(chunk: Uint8Array | string, more?: readonly Uint8Array[]): boolean {
+    if (more === undefined || more.length === 0) return corked(this, chunk, corkedWrite); // one shared callback: cork runs it at once
+    pendingMore = more;
+    const ok = corked(this, chunk, corkedWriteRun);
+    pendingMore = NONE;
+    return ok;
   }
 
   end(chunk: Uint8Array | string): void {
@@ -55,6 +59,8 @@ export class UwsSink implements Sink {
 // what the corked callbacks act on (cork calls them synchronously, never nested)
 let current: UwsSink | null = null;
 let pending: Uint8Array | string = '';
+const NONE: readonly Uint8Array[] = [];
+let pendingMore = NONE;
 let written = false;
 
 function corked(s: UwsSink, chunk: Uint8Array | string, fn: () => void): boolean {
@@ -77,6 +83,15 @@ function corkedWrite(): void {
   const s = current!;
   begin(s);
   written = s.res.write(pending);
+}
+
+/** A run of chunks in one cork: they leave in one send; false when uWS had to keep any of them. */
+function corkedWriteRun(): void {
+  const s = current!;
+  begin(s);
+  let ok = s.res.write(pending);
+  for (let i = 0; i < pendingMore.length; i++) ok = s.res.write(pendingMore[i]!) && ok;
+  written = ok;
 }
 
 function corkedEnd(): void {

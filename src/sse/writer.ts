@@ -12,8 +12,8 @@
 import { creditLump } from '../../workers/protocol.js';
 
 export interface Sink {
-  /** Writes (always takes the chunk); false means backpressure was added. */
-  write(chunk: Uint8Array | string): boolean;
+  /** Writes (always takes the chunk, and `more` after it in the same send); false means backpressure was added. */
+  write(chunk: Uint8Array | string, more?: readonly Uint8Array[]): boolean;
   /** Writes the last chunk and ends the response. */
   end(chunk: Uint8Array | string): void;
   /** Makes the sink send what it holds without writing anything (uWS: an empty cork); the outcome is not known. */
@@ -126,10 +126,10 @@ export class SseWriter {
    * an event counts as sent at once: no probe may follow it to prove it, so its bytes may sit in uWS's buffer
    * beyond the budget (at most the 16 KiB cork buffer).
    */
-  #write(chunk: Uint8Array | string, n: number, cut = false): boolean {
+  #write(chunk: Uint8Array | string, n: number, cut = false, more?: readonly Uint8Array[]): boolean {
     this.#started = true;
     this.#midEvent = cut;
-    if (!this.sink.write(chunk)) {
+    if (!this.sink.write(chunk, more)) {
       this.#blocked = true;
       this.#held += n;
       return false;
@@ -141,20 +141,24 @@ export class SseWriter {
     return true;
   }
 
-  /** Bytes from the worker (their length is the credit they used); `cut`: they end inside an event. */
-  push(chunk: Uint8Array, cut = false): void {
+  /**
+   * Bytes from the worker (their length is the credit they used); `cut`: they end inside an event. `more`: bytes
+   * that follow `chunk` (a run the worker joined): one write of them all, so they leave in one send.
+   */
+  push(chunk: Uint8Array, cut = false, more?: readonly Uint8Array[]): void {
     if (this.#ended) return;
-    const n = chunk.byteLength;
+    let n = chunk.byteLength;
+    if (more !== undefined) for (let i = 0; i < more.length; i++) n += more[i]!.byteLength;
     this.bytes += n;
     this.#outstanding += n;
     if (this.#blocked) {
-      this.#queue.push(Buffer.from(chunk));
+      this.#queue.push(more === undefined ? Buffer.from(chunk) : Buffer.concat([chunk, ...more], n));
       this.#queued += n;
       this.#queueCut = cut;
       return;
     }
     this.lastWrite = this.lastActivity = performance.now();
-    if (this.#write(chunk, n, cut)) this.#confirmLater();
+    if (this.#write(chunk, n, cut, more)) this.#confirmLater();
   }
 
   /** The worker may be waiting on the latest write's credit: prove it sent at the end of this turn. */
