@@ -1,4 +1,4 @@
-// The log destination: lines copied into 64 KB buffers, written off the event loop a buffer at a time, in order, bounded.
+// The log destination: lines copied into 64 KB buffers, written off the event loop a buffer at a time, in order, bounded; and the head of a line written without pino.
 import fs from 'node:fs';
 
 /** Size of one buffer of lines: what one write takes at most. */
@@ -156,8 +156,13 @@ export class LogSink {
   #reportDropped(): void {
     const n = this.#dropped;
     this.#dropped = 0;
-    this.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, dropped_lines: n, msg: 'log destination stalled: lines dropped' })}\n`);
+    this.write(`${lineHead('warn')}"dropped_lines":${n},"msg":"log destination stalled: lines dropped"}\n`);
   }
+}
+
+/** The start of a log line as pino writes it (level, time, pid), for the lines written without pino's serializer. */
+export function lineHead(level: 'debug' | 'info' | 'warn' | 'error'): string {
+  return `{"level":"${level}","time":"${new Date().toISOString()}","pid":${process.pid},`;
 }
 
 function writeAllSync(fd: number, b: Buffer): void {

@@ -1,6 +1,6 @@
 // The only place pino is built: JSON lines, redaction, and the one line logged per request.
 import { pino, stdTimeFunctions, symbols, type Logger, type DestinationStream } from 'pino';
-import { LogSink } from './log-sink.js';
+import { LogSink, lineHead } from './log-sink.js';
 
 export type { Logger };
 
@@ -64,6 +64,5 @@ export interface RequestLogLine {
  * that `level` is enabled.
  */
 export function logRequest(log: Logger, level: 'debug' | 'info' | 'warn' | 'error', line: RequestLogLine): void {
-  const head = `{"level":"${level}","time":"${new Date().toISOString()}","pid":${process.pid},`;
-  (log as unknown as Record<symbol, DestinationStream>)[symbols.streamSym]?.write(`${head}${JSON.stringify(line).slice(1, -1)},"msg":"request"}\n`);
+  (log as unknown as Record<symbol, DestinationStream>)[symbols.streamSym]?.write(`${lineHead(level)}${JSON.stringify(line).slice(1, -1)},"msg":"request"}\n`);
 }

@@ -96,5 +96,6 @@ t.test('DATA_RUNS joins one stream\'s bytes only, without copying them, and the 
   t.equal(whole.t === 'data' && whole.chunk, (pieces[0] as { chunk: Uint8Array }).chunk, 'the first piece itself, not a copy');
   const cut = DATA_RUNS.join([data(1, 'ab'), data(1, 'cd', true)]);
   t.same([text(cut), cut.t === 'data' && cut.cut === true], ['abcd', true], 'ends inside an event: cut');
-  t.equal(text(DATA_RUNS.join([whole, data(1, 'gh')])), 'abcdefgh', 'a joined message joins on');
+  t.notOk(DATA_RUNS.joins(whole, data(1, 'gh')), 'a run joins nothing more (its pieces are never dropped)');
+  t.notOk(DATA_RUNS.joins(data(1, 'gh'), whole), 'nor joins another run');
 });

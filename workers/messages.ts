@@ -1,4 +1,4 @@
-// The messages between the main thread and the stream workers, both ways, and the settings a worker gets: types only.
+// The messages between the main thread and the stream workers, both ways, and the settings a worker gets: types, and the one length both ends count credit by.
 import type { Usage } from './content.js';
 
 /**
@@ -127,6 +127,12 @@ export interface DataMsg {
   readonly more?: readonly Uint8Array[];
   /** The chunk ends inside an event (an event larger than the credit goes in pieces): nothing may be written after it but the rest. */
   readonly cut?: true;
+}
+/** The bytes of a data message: its chunk and the pieces that follow it (the credit they use, one length for both ends). */
+export function dataLength(chunk: Uint8Array, more: readonly Uint8Array[] | undefined): number {
+  let n = chunk.byteLength;
+  if (more !== undefined) for (let i = 0; i < more.length; i++) n += more[i]!.byteLength;
+  return n;
 }
 export interface StreamStats {
   /** Events relayed to the client. */

@@ -9,6 +9,7 @@ export { MirrorHealth, type Circuit, type MirrorView } from './health.js';
 export { IdTable } from './id-table.js';
 export type { Usage } from './content.js';
 export type * from './messages.js';
+export { dataLength } from './messages.js';
 import type { DataMsg, FromWorker } from './messages.js';
 export { mainPort, workerPort } from './wire.js';
 
@@ -53,16 +54,12 @@ export interface Joiner<T> {
  * thread writes them in one cork, and the pooled wire packs them as one chunk. It ends as its last piece ends (`cut`).
  */
 export const DATA_RUNS: Joiner<FromWorker> = {
-  joins: (last, next) => last.t === 'data' && next.t === 'data' && last.id === next.id,
+  // (a message that is itself a run never joins: the outbox only ever holds the exchanges' single chunks)
+  joins: (last, next) => last.t === 'data' && next.t === 'data' && last.id === next.id && last.more === undefined && next.more === undefined,
   join(run) {
     const first = run[0] as DataMsg;
     const more: Uint8Array[] = [];
-    for (let i = 1; i < run.length; i++) {
-      const m = run[i] as DataMsg;
-      more.push(m.chunk);
-      if (m.more !== undefined) more.push(...m.more);
-    }
-    if (first.more !== undefined) more.unshift(...first.more);
+    for (let i = 1; i < run.length; i++) more.push((run[i] as DataMsg).chunk);
     const cut = (run[run.length - 1] as DataMsg).cut === true;
     return cut ? { t: 'data', id: first.id, chunk: first.chunk, more, cut } : { t: 'data', id: first.id, chunk: first.chunk, more };
   },

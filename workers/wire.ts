@@ -1,6 +1,6 @@
 // The pooled channel on the wire: a worker's batch goes out as one transferred byte buffer for every stream's data, its heads, ends and plain replies as numbers, and the few other messages as cloned objects.
 import type { MessagePort } from 'node:worker_threads';
-import type { DataMsg, EndMsg, FromWorker, HeadMsg, Port, ReplyMsg, ToWorker } from './messages.js';
+import { dataLength, type DataMsg, type EndMsg, type FromWorker, type HeadMsg, type Port, type ReplyMsg, type ToWorker } from './messages.js';
 import { OBJECT, isInt32, measureBatch, packToWorker, unpackToWorker, type PackedBatch, type PackedToWorker } from './wire-open.js';
 
 /**
@@ -60,15 +60,8 @@ function slotsOf(m: FromWorker): number {
 
 /** The bytes a message that goes as numbers puts in the batch's buffer. */
 function bytesOf(m: FromWorker): number {
-  if (m.t === 'data') return m.more === undefined ? m.chunk.byteLength : dataLength(m);
+  if (m.t === 'data') return dataLength(m.chunk, m.more);
   return m.t === 'reply' && typeof m.body !== 'string' ? m.body.byteLength : 0;
-}
-
-/** All the bytes of a data message: its chunk and those that follow it. */
-function dataLength(m: DataMsg): number {
-  let n = m.chunk.byteLength;
-  for (const piece of m.more ?? []) n += piece.byteLength;
-  return n;
 }
 
 export function pack(batch: FromWorker[]): { packed: Packed | FromWorker[]; transfer: ArrayBuffer[] } {

@@ -35,9 +35,8 @@ export class UwsSink implements Sink {
   ) {}
 
   write(chunk: Uint8Array | string, more?: readonly Uint8Array[]): boolean {
-    if (more === undefined || more.length === 0) return corked(this, chunk, corkedWrite); // one shared callback: cork runs it at once
-    pendingMore = more;
-    const ok = corked(this, chunk, corkedWriteRun);
+    pendingMore = more ?? NONE;
+    const ok = corked(this, chunk, corkedWrite); // one shared callback: cork runs it at once
     pendingMore = NONE;
     return ok;
   }
@@ -79,14 +78,8 @@ function begin(s: UwsSink): void {
   s.owner.startStream();
 }
 
+/** The chunk and the pieces of a run after it, in one cork: they leave in one send; false when uWS had to keep any. */
 function corkedWrite(): void {
-  const s = current!;
-  begin(s);
-  written = s.res.write(pending);
-}
-
-/** A run of chunks in one cork: they leave in one send; false when uWS had to keep any of them. */
-function corkedWriteRun(): void {
   const s = current!;
   begin(s);
   let ok = s.res.write(pending);

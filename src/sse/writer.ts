@@ -9,7 +9,7 @@
 // yet: the next write that returns true proves them sent (uWS drains its buffer before it takes a new
 // chunk, and reports false when it cannot). And uWS calls onWritable only while it holds bytes; it does not
 // drain them by itself when a handler is registered, so onWritable always writes (what is queued, or a probe).
-import { creditLump } from '../../workers/protocol.js';
+import { creditLump, dataLength } from '../../workers/protocol.js';
 
 export interface Sink {
   /** Writes (always takes the chunk, and `more` after it in the same send); false means backpressure was added. */
@@ -147,8 +147,7 @@ export class SseWriter {
    */
   push(chunk: Uint8Array, cut = false, more?: readonly Uint8Array[]): void {
     if (this.#ended) return;
-    let n = chunk.byteLength;
-    if (more !== undefined) for (let i = 0; i < more.length; i++) n += more[i]!.byteLength;
+    const n = dataLength(chunk, more);
     this.bytes += n;
     this.#outstanding += n;
     if (this.#blocked) {
