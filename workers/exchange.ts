@@ -249,7 +249,7 @@ export class Exchange implements Active, AttemptOwner {
   }
 
   #send(out: Uint8Array | null): void {
-    if (out !== null && !this.#outflow.write(out)) {
+    if (out !== null && !this.#outflow.write(out, this.#relay!.midEvent)) {
       this.#waitsForCredit = true;
       if (this.#controller && !this.#controller.paused) this.#controller.pause();
       this.#decoder?.pause(); // decompressed output must stop too, not only the socket

@@ -1,8 +1,9 @@
 // The per-stream SSE relay, and the `Relay` interface every stream relay implements: upstream bytes in, whole events out as the same bytes (or think-transformed), outcome tracked.
 import type { StreamStats, WorkerConfig, WorkerErrorCode } from './protocol.js';
-import { SseFramer, dataOf, type EventSink } from './sse-framer.js';
+import { SseFramer, dataOf, type EventSink, type PieceSink } from './sse-framer.js';
 import { inspectData } from './inspect.js';
 import { Peek } from './peek.js';
+import { PassedEvent } from './passed.js';
 import { ThinkTransform } from './think.js';
 import { Transcript, usageFrom, type Usage } from './content.js';
 
@@ -15,6 +16,14 @@ export interface RelayEnd {
 /** How a stream ends when one upstream event passes MAX_EVENT_SIZE (every relay's framer reports it the same way). */
 export const EVENT_TOO_LARGE: RelayEnd = { code: 'upstream_bad_response', message: 'An upstream event exceeded the size limit.' };
 
+/**
+ * An event larger than this is not held whole: it goes on in pieces as the upstream sends it (and what it says is
+ * read on the way, passed.ts). Beyond its credit a stream then holds the start of an event not yet this large and
+ * the rest of one read (8 KB on a plain mirror), whatever the event's size: STREAM_BUFFER_SIZE + 16 KB, issue 13's
+ * bound for slow clients. (Before, a 64 KB event was held whole, and sent in pieces only from there.)
+ */
+export const PASS_BYTES = 8 * 1024;
+
 /** What the exchange needs of a relay: upstream reads in, bytes for the client out, and how the stream ended. */
 export interface Relay {
   /** Events (chunks, for bytes) sent toward the client so far: above 0 the request is committed (no retry). */
@@ -25,6 +34,8 @@ export interface Relay {
   readonly sawDone: boolean;
   push(chunk: Uint8Array): Uint8Array | null;
   flush(): Uint8Array | null;
+  /** The bytes push or flush returned last end inside an event (the rest of it follows). */
+  readonly midEvent: boolean;
   /** How an upstream that closed cleanly ends the stream: null (complete) or the failure code. */
   cleanEndCode(): WorkerErrorCode | null;
   /** The text owed before the end: with `code` set, what a failure ends with when the relay writes it itself. */
@@ -51,6 +62,11 @@ export class StreamRelay implements Relay {
   #usage: Usage | null = null;
   sawDone = false;
   #end: RelayEnd | null = null;
+  /** The event going on in pieces (too large to hold), or null. */
+  #passed: PassedEvent | null = null;
+  midEvent = false;
+  /** Pieces of output made so far (to know whether a flush made any). */
+  #emitted = 0;
   // the output of the read in progress: a run of contiguous bytes of one buffer, and the runs before it
   #parts: Uint8Array[] = [];
   #runBuf: Buffer | null = null;
@@ -58,10 +74,11 @@ export class StreamRelay implements Relay {
   #runEnd = 0;
 
   constructor(config: WorkerConfig) {
-    this.#framer = new SseFramer(config.maxEventBytes);
     this.#think = config.reasoningFormat === 'think' ? new ThinkTransform() : null;
     this.#transcript = config.logCompletions ? new Transcript() : null;
     this.#readAll = this.#think !== null || this.#transcript !== null;
+    // (the opt-in transforms read every event whole: nothing goes on in pieces then)
+    this.#framer = new SseFramer(config.maxEventBytes, this.#readAll ? 0 : PASS_BYTES);
   }
 
   /** Events relayed so far. */
@@ -74,10 +91,15 @@ export class StreamRelay implements Relay {
     return this.#end;
   }
 
+  /** Bytes of an event held here, waiting for its end (at most PASS_BYTES and one read, whatever the event's size). */
+  get held(): number {
+    return this.#framer.pending;
+  }
+
   /** One upstream read in: the bytes to send (whole events, in order), or null when it finished none to send. */
   push(chunk: Uint8Array): Uint8Array | null {
     if (this.#end) return null;
-    this.#framer.scan(chunk, this.#onEvent);
+    this.#framer.scan(chunk, this.#onEvent, this.#onPiece);
     if (this.#framer.overflowed && !this.#end) this.#end = EVENT_TOO_LARGE;
     return this.#out(chunk);
   }
@@ -85,7 +107,14 @@ export class StreamRelay implements Relay {
   /** At upstream end: a last event that lacked its blank line. */
   flush(): Uint8Array | null {
     if (this.#end) return null;
-    this.#framer.flushTo(this.#onEvent);
+    const open = this.#passed;
+    const emitted = this.#emitted;
+    this.#framer.flushTo(this.#onEvent, this.#onPiece);
+    // the last event lacked its blank line (many servers omit it): it ends here, before whatever the stream ends
+    // with (an event going on in pieces also with what closes its JSON, if it was cut inside it)
+    if (open !== null) this.#emitOwn(`${open.repair()}\n\n`);
+    else if (this.#emitted !== emitted) this.#emitOwn('\n\n');
+    this.midEvent = false;
     return this.#out(null);
   }
 
@@ -101,6 +130,26 @@ export class StreamRelay implements Relay {
     }
     const data = dataOf(b.toString('utf8', s, e)); // several lines, CRs, other fields: decoded
     return this.#read(b, s, e, data);
+  };
+
+  /** A piece of an event too large to hold: it goes on now; what the event says is known at its last piece. */
+  readonly #onPiece: PieceSink = (b, s, e, last) => {
+    if (this.sawDone || this.#end) return;
+    let passed = this.#passed;
+    if (passed === null) {
+      passed = this.#passed = new PassedEvent();
+      this.#events++;
+    }
+    passed.feed(b, s, e);
+    if (e > s) this.#emit(b, s, e);
+    this.midEvent = !last;
+    if (!last) return;
+    this.#passed = null;
+    const says = passed.says();
+    if (!says.object) this.#malformed++; // (its bytes went out already: the price of not holding it)
+    if (says.finishReason !== null) this.#finishReason = says.finishReason;
+    if (says.usage !== null) this.#usage = usageFrom(says.usage);
+    if (says.error !== null) this.#end = { code: 'upstream_error_event', message: errorMessage(says.error) };
   };
 
   #settle(kind: 'ping' | 'done' | 'malformed'): void {
@@ -139,6 +188,12 @@ export class StreamRelay implements Relay {
   /** Bytes b[s, e) go out as they came; adjacent events of one read stay one run (no copy). */
   #forward(b: Buffer, s: number, e: number): void {
     this.#events++;
+    this.midEvent = false;
+    this.#emit(b, s, e);
+  }
+
+  #emit(b: Buffer, s: number, e: number): void {
+    this.#emitted++;
     if (this.#runBuf === b && this.#runEnd === s) {
       this.#runEnd = e;
       return;
@@ -151,8 +206,15 @@ export class StreamRelay implements Relay {
 
   #forwardOwn(bytes: Buffer): void {
     this.#events++;
+    this.midEvent = false;
+    this.#emitOwn(bytes);
+  }
+
+  /** Bytes of the relay's own (a transformed event, a blank line owed) after the run. */
+  #emitOwn(bytes: Buffer | string): void {
+    this.#emitted++;
     this.#closeRun();
-    this.#parts.push(bytes);
+    this.#parts.push(typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
   }
 
   #closeRun(): void {
@@ -181,8 +243,17 @@ export class StreamRelay implements Relay {
     return 'upstream_truncated';
   }
 
-  /** Text owed before the terminal event (an open <think> block is closed). */
+  /**
+   * Text owed before the terminal event: an open <think> block closed; or, for a stream cut inside an event that
+   * was going on in pieces, what makes that event valid JSON and ends it (so the client's SDK reads a cut chunk,
+   * then the error event, not a fragment it cannot parse).
+   */
   finishText(): string {
+    const open = this.#passed;
+    if (open !== null) {
+      this.#passed = null;
+      return `${open.repair()}\n\n`;
+    }
     return this.#think ? this.#think.finish() : '';
   }
 

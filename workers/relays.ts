@@ -32,6 +32,7 @@ export class BytesRelay implements Relay {
   events = 0;
   readonly end = null;
   readonly sawDone = false;
+  readonly midEvent = false; // (every piece counts as cut: the exchange sends a binary body so)
 
   push(chunk: Uint8Array): Uint8Array | null {
     if (chunk.byteLength === 0) return null;

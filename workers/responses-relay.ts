@@ -27,6 +27,8 @@ export class ResponsesRelay implements Relay {
   #malformed = 0;
   #usage: Usage | null = null;
   #end: RelayEnd | null = null;
+  /** Its events are written whole, by itself. */
+  readonly midEvent = false;
   sawDone = false;
 
   constructor(config: WorkerConfig, ctx: ResponseContext) {

@@ -18,6 +18,13 @@ export interface FramedEvent {
  */
 export type EventSink = (buf: Buffer, start: number, end: number, simple: boolean) => void;
 
+/**
+ * A piece of an event too large to hold (`passAfter`), handed on as it arrives: `buf[start, end)`, in order, views of
+ * the reads. `last`: the piece that ends the event (its blank line included; empty when the upstream ended without
+ * one, at flushTo).
+ */
+export type PieceSink = (buf: Buffer, start: number, end: number, last: boolean) => void;
+
 const LF = 10;
 const CR = 13;
 const COLON = 58;
@@ -37,6 +44,12 @@ const BLANK_CR = 3;
  * held as they are (views) and joined once, when the event ends. */
 const KEEP_BYTES = 1024;
 
+const D = 0x64;
+const A = 0x61;
+const T = 0x74;
+const BRACE = 0x7b;
+const EMPTY = Buffer.alloc(0);
+
 export class SseFramer {
   readonly #max: number;
   /** The small held event (≤ KEEP_BYTES), copied in; reused from one event to the next. */
@@ -49,14 +62,24 @@ export class SseFramer {
   #lines = 0;
   #cr = false;
   #overflowed = false;
+  /** An event larger than this is handed on in pieces (0: never), if it is a `data:` line of a JSON object. */
+  readonly #passAfter: number;
+  /** The event in progress is being handed on in pieces; its bytes so far (for the cap). */
+  #passing = false;
+  #passedLen = 0;
   /** Scratch list of event ends, reused by every push: only #endCount of it is in use (setting an array's
    * length to 0 would free its store, and the next push allocate a new one: per read). */
   readonly #ends: number[] = [];
   #endCount = 0;
 
-  constructor(maxEventBytes: number) {
+  /**
+   * `passAfter`: with a PieceSink given to scan, an event whose first line is a `data:` line of a JSON object and
+   * that grows past this many bytes is no longer held: what is held goes out, and the rest as each read brings it.
+   */
+  constructor(maxEventBytes: number, passAfter = 0) {
     if (!(maxEventBytes >= 1)) throw new RangeError(`maxEventBytes must be >= 1, got ${maxEventBytes}`);
     this.#max = Math.floor(maxEventBytes);
+    this.#passAfter = passAfter > 0 ? Math.floor(passAfter) : 0;
   }
 
   /** Bytes held waiting for the end of an event. */
@@ -79,8 +102,11 @@ export class SseFramer {
     return out;
   }
 
-  /** Feed one upstream read: `onEvent` hears each complete event it finished, as bytes, in order. Throws never. */
-  scan(chunk: Uint8Array, onEvent: EventSink): void {
+  /**
+   * Feed one upstream read: `onEvent` hears each complete event it finished, as bytes, in order; `onPiece` (if
+   * given) the pieces of an event too large to hold, in the same order. Throws never.
+   */
+  scan(chunk: Uint8Array, onEvent: EventSink, onPiece?: PieceSink): void {
     const end = chunk.length;
     if (this.#overflowed || end === 0) return;
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, end);
@@ -134,7 +160,12 @@ export class SseFramer {
         break scan;
       }
       if (stop < 0) break;
-      if (this.#heldLen > 0) { // it began in an earlier read: a copy of its own, made once
+      if (this.#passing) { // its start went on already: the rest of it goes too
+        this.#passing = false;
+        if (!this.#passes(stop)) return;
+        onPiece!(b, 0, stop, true);
+        first = stop;
+      } else if (this.#heldLen > 0) { // it began in an earlier read: a copy of its own, made once
         if (!this.#append(b, 0, stop)) return;
         const whole = this.#takeHeld();
         onEvent(whole, 0, whole.length, false);
@@ -155,7 +186,49 @@ export class SseFramer {
     this.#state = state;
     this.#lines = lines;
     this.#cr = cr;
-    if (evStart < end) this.#append(b, evStart, end);
+    if (evStart >= end) return;
+    if (this.#passing) {
+      if (this.#passes(end - evStart)) onPiece!(b, evStart, end, false);
+    } else if (this.#append(b, evStart, end) && onPiece !== undefined && this.#heldLen > this.#passAfter && this.#passAfter > 0
+      && lines === 0 && this.#isJsonDataLine()) {
+      this.#startPassing(onPiece);
+    }
+  }
+
+  /** Counts `n` more bytes of the event being handed on; false (overflowed) past the cap. */
+  #passes(n: number): boolean {
+    this.#passedLen += n;
+    if (this.#passedLen <= this.#max) return true;
+    this.#overflow();
+    return false;
+  }
+
+  /** The held event's first line begins `data:` and its value `{` (one optional space between). */
+  #isJsonDataLine(): boolean {
+    const v = this.#heldByte(5) === SPACE ? 6 : 5;
+    return this.#heldByte(0) === D && this.#heldByte(1) === A && this.#heldByte(2) === T && this.#heldByte(3) === A
+      && this.#heldByte(4) === COLON && this.#heldByte(v) === BRACE;
+  }
+
+  /** Byte `i` of the held event (its first piece may be only a few bytes long). */
+  #heldByte(i: number): number | undefined {
+    if (this.#parts.length === 0) return i < this.#heldLen ? (this.#held as Buffer)[i] : undefined;
+    for (const p of this.#parts) {
+      if (i < p.length) return p[i];
+      i -= p.length;
+    }
+    return undefined;
+  }
+
+  /** What is held of the event goes on as pieces (the views it holds, no copy); the rest follows read by read. */
+  #startPassing(onPiece: PieceSink): void {
+    // (the small buffer is reused: its bytes go as a copy)
+    const parts = this.#parts.length > 0 ? this.#parts : [Buffer.from((this.#held as Buffer).subarray(0, this.#heldLen))];
+    this.#passedLen = this.#heldLen;
+    this.#passing = true;
+    this.#parts = [];
+    this.#heldLen = 0;
+    for (const p of parts) onPiece(p, 0, p.length, false);
   }
 
   /** Call at upstream end: returns a final event if the remaining bytes form one without its blank line
@@ -170,7 +243,15 @@ export class SseFramer {
   }
 
   /** flush() as bytes: `onEvent` hears the final event without its blank line, if there is one. */
-  flushTo(onEvent: EventSink): void {
+  flushTo(onEvent: EventSink, onPiece?: PieceSink): void {
+    if (this.#passing) { // the event handed on ends here, without its blank line
+      this.#passing = false;
+      this.#state = LINE_START;
+      this.#lines = 0;
+      this.#cr = false;
+      onPiece!(EMPTY, 0, 0, true);
+      return;
+    }
     if (this.#overflowed || this.#heldLen === 0) return;
     const last = this.#takeHeld();
     this.#state = LINE_START;
@@ -237,6 +318,7 @@ export class SseFramer {
 
   #overflow(): void {
     this.#overflowed = true;
+    this.#passing = false;
     this.#heldLen = 0;
     this.#held = null;
     this.#parts = [];

@@ -1,0 +1,250 @@
+// What an event too large to hold says, read from its pieces as they go by: the keys peek.ts looks for, found across piece boundaries, their values read from a small window after each.
+//
+// An event larger than the relay may hold (relay.ts PASS_BYTES) leaves in pieces as the upstream sends it, so it
+// is never parsed whole. The relay still needs what it carries: a finish_reason (a stream that ends without
+// [DONE] after one is complete), a usage object (token accounting) and an error (the stream ends with it). Those
+// values are short and follow their key, so the window after each key is enough to read them.
+import { WANTED } from './peek.js';
+
+/** Bytes of the previous piece searched again with the next: a key cut by a piece boundary is found whole. */
+const CARRY = 64;
+/** Bytes kept from each key on: the key and its value (a usage object, an error, a finish_reason). */
+const WINDOW = 2048;
+/** Keys whose windows are kept; a chunk carries one of each at most. */
+const MAX_WINDOWS = 8;
+
+// Where the event's JSON is, outside its strings: what may come next.
+/** Before the value (the `data:` prefix). */
+const PREFIX = 0;
+/** A key or the object's end (after `{`). */
+const KEY_OR_END = 1;
+/** A key (after `,` in an object). */
+const KEY = 2;
+/** The colon after a key. */
+const COLON = 3;
+/** A value (after `:`, or `,` in an array). */
+const VALUE = 4;
+/** A value or the array's end (after `[`). */
+const VALUE_OR_END = 5;
+/** `,` or the end of the object or array (after a value). */
+const AFTER = 6;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+export interface PassedSays {
+  readonly finishReason: string | null;
+  /** The usage object, parsed (null: none, or not readable in its window). */
+  readonly usage: unknown;
+  /** The error's value (null: none); `true` when the key was there but its value could not be read. */
+  readonly error: unknown;
+  /** The data ended as a JSON object ends (`}`): if not, the event was malformed (its bytes went out already). */
+  readonly object: boolean;
+}
+
+export class PassedEvent {
+  readonly #re = new RegExp(WANTED.source, 'g');
+  /** The last CARRY characters seen (latin1: one per byte). */
+  #carry = '';
+  /** Bytes seen before the current piece. */
+  #pos = 0;
+  /** End (in the event's bytes) of the last key found: one in the carry is not found twice. */
+  #seenTo = 0;
+  readonly #windows: string[] = [];
+  /** Characters the last window still takes from the next pieces. */
+  #owed = 0;
+  /** The last byte that is not whitespace. */
+  #last = 0;
+  // the JSON's state at the end of what went by (for repair)
+  #expect = PREFIX;
+  /** Open objects and arrays, innermost last (`{` or `[`). */
+  #stack: number[] = [];
+  #inString = false;
+  #isKey = false;
+  /** After a backslash in a string: 1; inside \uXXXX: 1 + the hex digits still to come. */
+  #escape = 0;
+  /** A number or true/false/null in progress (its first characters). */
+  #literal = '';
+
+  /** The next piece of the event, `b[s, e)`. */
+  feed(b: Buffer, s: number, e: number): void {
+    if (e <= s) return;
+    for (let i = e - 1; i >= s; i--) {
+      const c = b[i]!;
+      if (c > 0x20) {
+        this.#last = c;
+        break;
+      }
+    }
+    this.#track(b, s, e);
+    const text = b.toString('latin1', s, e);
+    if (this.#owed > 0) {
+      const more = text.slice(0, this.#owed);
+      this.#windows[this.#windows.length - 1] += more;
+      this.#owed -= more.length;
+    }
+    const hay = this.#carry + text;
+    const base = this.#pos - this.#carry.length;
+    const re = this.#re;
+    re.lastIndex = 0;
+    for (let m = re.exec(hay); m !== null && this.#windows.length < MAX_WINDOWS; m = re.exec(hay)) {
+      if (base + m.index < this.#seenTo) continue;
+      this.#seenTo = base + re.lastIndex;
+      const w = hay.slice(m.index, m.index + WINDOW);
+      this.#windows.push(w);
+      this.#owed = WINDOW - w.length;
+    }
+    this.#pos += text.length;
+    this.#carry = hay.length > CARRY ? hay.slice(hay.length - CARRY) : hay;
+  }
+
+  /**
+   * What completes the JSON that went by as valid JSON: the open string, literal, key or value closed, then each
+   * open object and array. A stream cut inside the event ends it with this, so the client reads a valid (cut)
+   * chunk before the error event, not a fragment its SDK cannot parse.
+   */
+  repair(): string {
+    let out = '';
+    let expect = this.#expect;
+    if (this.#inString) {
+      if (this.#escape === 1) out += '\\';
+      else if (this.#escape > 1) out += '0'.repeat(this.#escape - 1);
+      out += '"';
+      expect = this.#isKey ? COLON : AFTER;
+    } else if (this.#literal !== '') {
+      out += completeLiteral(this.#literal);
+      expect = AFTER;
+    }
+    if (expect === COLON) out += ':null';
+    else if (expect === VALUE) out += 'null';
+    else if (expect === KEY) out += '"":null';
+    for (let i = this.#stack.length - 1; i >= 0; i--) out += this.#stack[i] === 0x7b ? '}' : ']';
+    return out;
+  }
+
+  /** Follows the JSON's structure over `b[s, e)`: strings skipped by search, the rest byte by byte. */
+  #track(b: Buffer, s: number, e: number): void {
+    let i = s;
+    // the next backslash at or after i (-1: none in b): searched again only once passed, so b is scanned once
+    let bs = -2;
+    while (i < e) {
+      if (this.#inString) {
+        if (this.#escape === 1) {
+          this.#escape = b[i] === 0x75 ? 5 : 0; // \u: four hex digits follow
+          i++;
+          continue;
+        }
+        if (this.#escape > 1) {
+          this.#escape = this.#escape === 2 ? 0 : this.#escape - 1;
+          i++;
+          continue;
+        }
+        let q = b.indexOf(QUOTE, i);
+        if (q < 0 || q >= e) q = e;
+        if (bs !== -1 && bs < i) bs = b.indexOf(BACKSLASH, i);
+        if (bs !== -1 && bs < q) {
+          this.#escape = 1;
+          i = bs + 1;
+          continue;
+        }
+        if (q >= e) return;
+        this.#inString = false;
+        this.#expect = this.#isKey ? COLON : AFTER;
+        i = q + 1;
+        continue;
+      }
+      const c = b[i]!;
+      i++;
+      if (this.#expect === PREFIX) {
+        if (c === 0x7b) this.#open(c);
+        continue;
+      }
+      if (this.#literal !== '') {
+        if (c > 0x20 && c !== 0x2c && c !== 0x7d && c !== 0x5d && c !== 0x3a) {
+          if (this.#literal.length < 8) this.#literal += String.fromCharCode(c);
+          continue;
+        }
+        this.#literal = '';
+        this.#expect = AFTER;
+      }
+      if (c <= 0x20) continue;
+      if (c === QUOTE) {
+        this.#inString = true;
+        this.#isKey = this.#expect === KEY || this.#expect === KEY_OR_END;
+      } else if (c === 0x7b || c === 0x5b) this.#open(c);
+      else if (c === 0x7d || c === 0x5d) {
+        this.#stack.pop();
+        this.#expect = AFTER;
+      } else if (c === 0x3a) this.#expect = VALUE;
+      else if (c === 0x2c) this.#expect = this.#stack.at(-1) === 0x7b ? KEY : VALUE;
+      else this.#literal = String.fromCharCode(c);
+    }
+  }
+
+  #open(c: number): void {
+    this.#stack.push(c);
+    this.#expect = c === 0x7b ? KEY_OR_END : VALUE_OR_END;
+  }
+
+  /** What the event said, once its last piece went by. */
+  says(): PassedSays {
+    let finishReason: string | null = null;
+    let usage: unknown = null;
+    let error: unknown = null;
+    for (const w of this.#windows) {
+      const v = valueAt(w);
+      if (w.startsWith('"finish_reason"')) {
+        if (typeof v === 'string') finishReason = v;
+      } else if (w.startsWith('"usage"')) {
+        if (typeof v === 'object' && v !== null) usage = v;
+      } else if (error === null) error = v ?? true;
+    }
+    return { finishReason, usage, error, object: this.#last === 0x7d };
+  }
+}
+
+/** A number or literal cut short, completed: `tr` → `true`, `1.` → `1.0`, `-` → `-0`. */
+function completeLiteral(lit: string): string {
+  for (const word of ['true', 'false', 'null']) if (word.startsWith(lit)) return word.slice(lit.length);
+  return /[-+.eE]$/.test(lit) ? '0' : '';
+}
+
+/** The JSON value after a window's key and colon (latin1 text of UTF-8 bytes), or undefined if the window cut it. */
+function valueAt(w: string): unknown {
+  let i = w.indexOf(':') + 1;
+  while (i < w.length && w.charCodeAt(i) <= 0x20) i++;
+  const end = valueEnd(w, i);
+  if (end < 0) return undefined;
+  try {
+    return JSON.parse(Buffer.from(w.slice(i, end), 'latin1').toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the JSON value starting at `i` ends (exclusive), strings and nesting followed; -1 if not within `w`. */
+function valueEnd(w: string, i: number): number {
+  const c = w.charCodeAt(i);
+  if (c !== 0x7b && c !== 0x5b && c !== 0x22) {
+    // a number, true, false: up to the next delimiter
+    let j = i;
+    while (j < w.length && !',}] \t\r\n'.includes(w[j]!)) j++;
+    return j < w.length ? j : -1;
+  }
+  let depth = 0;
+  let inString = false;
+  for (let j = i; j < w.length; j++) {
+    const ch = w.charCodeAt(j);
+    if (inString) {
+      if (ch === 0x5c) j++;
+      else if (ch === 0x22) {
+        inString = false;
+        if (depth === 0) return j + 1;
+      }
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x7b || ch === 0x5b) depth++;
+    else if (ch === 0x7d || ch === 0x5d) {
+      if (--depth === 0) return j + 1;
+    }
+  }
+  return -1;
+}
