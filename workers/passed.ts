@@ -4,10 +4,13 @@
 // is never parsed whole. The relay still needs what it carries: a finish_reason (a stream that ends without
 // [DONE] after one is complete), a usage object (token accounting) and an error (the stream ends with it). Those
 // values are short and follow their key, so the window after each key is enough to read them.
-import { WANTED } from './peek.js';
+import { KEY_VALUE } from './peek.js';
 
-/** Bytes of the previous piece searched again with the next: a key cut by a piece boundary is found whole. */
-const CARRY = 64;
+/** The keys, searched in the bytes (no text is made of a piece: a 64 KB event's pieces as strings filled the heap). */
+const KEYS = [Buffer.from('"finish_reason"'), Buffer.from('"usage"'), Buffer.from('"error"')];
+const KEY_TEXTS = KEYS.map((k) => k.toString('latin1'));
+/** The last bytes of a piece, kept to find a key cut by the piece boundary (the longest key less one). */
+const CARRY = 14;
 /** Bytes kept from each key on: the key and its value (a usage object, an error, a finish_reason). */
 const WINDOW = 2048;
 /** Keys whose windows are kept; a chunk carries one of each at most. */
@@ -42,16 +45,12 @@ export interface PassedSays {
 }
 
 export class PassedEvent {
-  readonly #re = new RegExp(WANTED.source, 'g');
-  /** The last CARRY characters seen (latin1: one per byte). */
+  /** The last CARRY bytes seen, as latin1 text (one character per byte). */
   #carry = '';
-  /** Bytes seen before the current piece. */
-  #pos = 0;
-  /** End (in the event's bytes) of the last key found: one in the carry is not found twice. */
-  #seenTo = 0;
+  /** The window of each key found, from its opening quote (latin1 text of the bytes). */
   readonly #windows: string[] = [];
-  /** Characters the last window still takes from the next pieces. */
-  #owed = 0;
+  /** Characters each window still takes from the next pieces. */
+  readonly #owed: number[] = [];
   /** The last byte that is not whitespace. */
   #last = 0;
   // the JSON's state at the end of what went by (for repair)
@@ -76,25 +75,35 @@ export class PassedEvent {
       }
     }
     this.#track(b, s, e);
-    const text = b.toString('latin1', s, e);
-    if (this.#owed > 0) {
-      const more = text.slice(0, this.#owed);
-      this.#windows[this.#windows.length - 1] += more;
-      this.#owed -= more.length;
+    for (let i = 0; i < this.#owed.length; i++) {
+      const n = Math.min(this.#owed[i]!, e - s);
+      if (n === 0) continue;
+      this.#windows[i] += b.toString('latin1', s, s + n);
+      this.#owed[i]! -= n;
     }
-    const hay = this.#carry + text;
-    const base = this.#pos - this.#carry.length;
-    const re = this.#re;
-    re.lastIndex = 0;
-    for (let m = re.exec(hay); m !== null && this.#windows.length < MAX_WINDOWS; m = re.exec(hay)) {
-      if (base + m.index < this.#seenTo) continue;
-      this.#seenTo = base + re.lastIndex;
-      const w = hay.slice(m.index, m.index + WINDOW);
-      this.#windows.push(w);
-      this.#owed = WINDOW - w.length;
+    // a key cut by the boundary: in the carry and this piece's first bytes (a small text)
+    const carry = this.#carry;
+    if (carry.length > 0) {
+      const probe = carry + b.toString('latin1', s, Math.min(e, s + CARRY));
+      for (const key of KEY_TEXTS) {
+        const at = probe.indexOf(key);
+        if (at >= 0 && at < carry.length && at + key.length > carry.length) this.#window(probe.charCodeAt(at - 1), probe.slice(at, carry.length), b, s, e);
+      }
     }
-    this.#pos += text.length;
-    this.#carry = hay.length > CARRY ? hay.slice(hay.length - CARRY) : hay;
+    // keys wholly in this piece
+    for (const key of KEYS)
+      for (let at = b.indexOf(key, s); at >= 0 && at + key.length <= e; at = b.indexOf(key, at + 1))
+        this.#window(at > s ? b[at - 1]! : carry.charCodeAt(carry.length - 1), '', b, at, e);
+    const keep = b.toString('latin1', Math.max(s, e - CARRY), e);
+    this.#carry = keep.length >= CARRY ? keep : (carry + keep).slice(-CARRY);
+  }
+
+  /** A key's window: `start` (its first bytes, from an earlier piece) and b[from, …); `before` the byte before it. */
+  #window(before: number, start: string, b: Buffer, from: number, e: number): void {
+    if (before === BACKSLASH || this.#windows.length >= MAX_WINDOWS) return; // (a quote inside a string)
+    const w = start + b.toString('latin1', from, Math.min(e, from + WINDOW - start.length));
+    this.#windows.push(w);
+    this.#owed.push(WINDOW - w.length);
   }
 
   /**
@@ -191,6 +200,7 @@ export class PassedEvent {
     let usage: unknown = null;
     let error: unknown = null;
     for (const w of this.#windows) {
+      if (!KEY_VALUE.test(w)) continue; // (a null value, or not a key)
       const v = valueAt(w);
       if (w.startsWith('"finish_reason"')) {
         if (typeof v === 'string') finishReason = v;

@@ -16,7 +16,10 @@ const CLOSE_BRACE = 0x7d;
  * A key whose value the relay must read: "finish_reason" with a string, "usage" with an object, "error" with
  * anything but null. Not after a backslash (a quote inside a string); JSON's whitespace around the colon.
  */
-export const WANTED = /(?<!\\)(?:"finish_reason"[ \t\r\n]*:[ \t\r\n]*"|"usage"[ \t\r\n]*:[ \t\r\n]*\{|"error"[ \t\r\n]*:[ \t\r\n]*[^ \t\r\nn])/g;
+const KEYS = String.raw`(?:"finish_reason"[ \t\r\n]*:[ \t\r\n]*"|"usage"[ \t\r\n]*:[ \t\r\n]*\{|"error"[ \t\r\n]*:[ \t\r\n]*[^ \t\r\nn])`;
+const WANTED = new RegExp(String.raw`(?<!\\)` + KEYS, 'g');
+/** One of those keys and the start of its value, at the start of a text (passed.ts: the text is a key's window). */
+export const KEY_VALUE = new RegExp(`^${KEYS}`);
 const DONE = Buffer.from('[DONE]');
 
 const isSpace = (c: number | undefined): boolean => c !== undefined && c <= 0x20;
