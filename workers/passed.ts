@@ -5,6 +5,7 @@
 // [DONE] after one is complete), a usage object (token accounting) and an error (the stream ends with it). Those
 // values are short and follow their key, so the window after each key is enough to read them.
 import { KEY_VALUE } from './peek.js';
+import { JsonCut } from './json-cut.js';
 
 /** The keys, searched in the bytes (no text is made of a piece: a 64 KB event's pieces as strings filled the heap). */
 const KEYS = [Buffer.from('"finish_reason"'), Buffer.from('"usage"'), Buffer.from('"error"')];
@@ -15,23 +16,6 @@ const CARRY = 14;
 const WINDOW = 2048;
 /** Keys whose windows are kept; a chunk carries one of each at most. */
 const MAX_WINDOWS = 8;
-
-// Where the event's JSON is, outside its strings: what may come next.
-/** Before the value (the `data:` prefix). */
-const PREFIX = 0;
-/** A key or the object's end (after `{`). */
-const KEY_OR_END = 1;
-/** A key (after `,` in an object). */
-const KEY = 2;
-/** The colon after a key. */
-const COLON = 3;
-/** A value (after `:`, or `,` in an array). */
-const VALUE = 4;
-/** A value or the array's end (after `[`). */
-const VALUE_OR_END = 5;
-/** `,` or the end of the object or array (after a value). */
-const AFTER = 6;
-const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
 export interface PassedSays {
@@ -53,16 +37,8 @@ export class PassedEvent {
   readonly #owed: number[] = [];
   /** The last byte that is not whitespace. */
   #last = 0;
-  // the JSON's state at the end of what went by (for repair)
-  #expect = PREFIX;
-  /** Open objects and arrays, innermost last (`{` or `[`). */
-  #stack: number[] = [];
-  #inString = false;
-  #isKey = false;
-  /** After a backslash in a string: 1; inside \uXXXX: 1 + the hex digits still to come. */
-  #escape = 0;
-  /** A number or true/false/null in progress (its first characters). */
-  #literal = '';
+  /** The JSON's structure so far (what closes it, if the stream is cut inside it). */
+  readonly #json = new JsonCut();
 
   /** The next piece of the event, `b[s, e)`. */
   feed(b: Buffer, s: number, e: number): void {
@@ -74,7 +50,7 @@ export class PassedEvent {
         break;
       }
     }
-    this.#track(b, s, e);
+    this.#json.track(b, s, e);
     for (let i = 0; i < this.#owed.length; i++) {
       const n = Math.min(this.#owed[i]!, e - s);
       if (n === 0) continue;
@@ -106,92 +82,9 @@ export class PassedEvent {
     this.#owed.push(WINDOW - w.length);
   }
 
-  /**
-   * What completes the JSON that went by as valid JSON: the open string, literal, key or value closed, then each
-   * open object and array. A stream cut inside the event ends it with this, so the client reads a valid (cut)
-   * chunk before the error event, not a fragment its SDK cannot parse.
-   */
+  /** What makes the event's JSON so far valid, cut where it is (json-cut.ts). */
   repair(): string {
-    let out = '';
-    let expect = this.#expect;
-    if (this.#inString) {
-      if (this.#escape === 1) out += '\\';
-      else if (this.#escape > 1) out += '0'.repeat(this.#escape - 1);
-      out += '"';
-      expect = this.#isKey ? COLON : AFTER;
-    } else if (this.#literal !== '') {
-      out += completeLiteral(this.#literal);
-      expect = AFTER;
-    }
-    if (expect === COLON) out += ':null';
-    else if (expect === VALUE) out += 'null';
-    else if (expect === KEY) out += '"":null';
-    for (let i = this.#stack.length - 1; i >= 0; i--) out += this.#stack[i] === 0x7b ? '}' : ']';
-    return out;
-  }
-
-  /** Follows the JSON's structure over `b[s, e)`: strings skipped by search, the rest byte by byte. */
-  #track(b: Buffer, s: number, e: number): void {
-    let i = s;
-    // the next backslash at or after i (-1: none in b): searched again only once passed, so b is scanned once
-    let bs = -2;
-    while (i < e) {
-      if (this.#inString) {
-        if (this.#escape === 1) {
-          this.#escape = b[i] === 0x75 ? 5 : 0; // \u: four hex digits follow
-          i++;
-          continue;
-        }
-        if (this.#escape > 1) {
-          this.#escape = this.#escape === 2 ? 0 : this.#escape - 1;
-          i++;
-          continue;
-        }
-        let q = b.indexOf(QUOTE, i);
-        if (q < 0 || q >= e) q = e;
-        if (bs !== -1 && bs < i) bs = b.indexOf(BACKSLASH, i);
-        if (bs !== -1 && bs < q) {
-          this.#escape = 1;
-          i = bs + 1;
-          continue;
-        }
-        if (q >= e) return;
-        this.#inString = false;
-        this.#expect = this.#isKey ? COLON : AFTER;
-        i = q + 1;
-        continue;
-      }
-      const c = b[i]!;
-      i++;
-      if (this.#expect === PREFIX) {
-        if (c === 0x7b) this.#open(c);
-        continue;
-      }
-      if (this.#literal !== '') {
-        if (c > 0x20 && c !== 0x2c && c !== 0x7d && c !== 0x5d && c !== 0x3a) {
-          if (this.#literal.length < 8) this.#literal += String.fromCharCode(c);
-          continue;
-        }
-        this.#literal = '';
-        this.#expect = AFTER;
-      }
-      if (c <= 0x20) continue;
-      if (c === QUOTE) {
-        this.#inString = true;
-        this.#isKey = this.#expect === KEY || this.#expect === KEY_OR_END;
-      } else if (c === 0x7b || c === 0x5b) this.#open(c);
-      else if (c === 0x7d || c === 0x5d) {
-        this.#stack.pop();
-        this.#expect = AFTER;
-      } else if (c === 0x3a) this.#expect = VALUE;
-      else if (c === 0x2c) this.#expect = this.#stack.at(-1) === 0x7b ? KEY : VALUE;
-      else this.#literal = String.fromCharCode(c);
-    }
-  }
-
-  #open(c: number): void {
-    this.#stack.push(c);
-    this.#expect = c === 0x7b ? KEY_OR_END : VALUE_OR_END;
+    return this.#json.repair();
   }
 
   /** What the event said, once its last piece went by. */
@@ -210,12 +103,6 @@ export class PassedEvent {
     }
     return { finishReason, usage, error, object: this.#last === 0x7d };
   }
-}
-
-/** A number or literal cut short, completed: `tr` → `true`, `1.` → `1.0`, `-` → `-0`. */
-function completeLiteral(lit: string): string {
-  for (const word of ['true', 'false', 'null']) if (word.startsWith(lit)) return word.slice(lit.length);
-  return /[-+.eE]$/.test(lit) ? '0' : '';
 }
 
 /** The JSON value after a window's key and colon (latin1 text of UTF-8 bytes), or undefined if the window cut it. */
