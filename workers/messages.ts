@@ -125,7 +125,7 @@ export interface DataMsg {
   readonly chunk: Uint8Array;
   /** Bytes that follow `chunk`, in order: a run of the stream's data joined in one batch (protocol.ts DATA_RUNS). */
   readonly more?: readonly Uint8Array[];
-  /** The chunk ends inside an event (an event larger than the credit goes in pieces): nothing may be written after it but the rest. */
+  /** The chunk ends inside an event (an event larger than 8 KB, or than the credit, goes in pieces): nothing may be written after it but the rest. */
   readonly cut?: true;
 }
 /** The bytes of a data message: its chunk and the pieces that follow it (the credit they use, one length for both ends). */

@@ -207,7 +207,8 @@ export class SseWriter {
   end(terminal: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    // a stream cut inside an event (a proxy limit while a large event waited for credit) first ends that event
+    // a stream cut here inside an event (a proxy limit while a large event went in pieces) first ends that event
+    // (the worker's own endings close its JSON first: workers/json-cut.ts)
     const last = (this.#queue.length > 0 ? this.#queueCut : this.#midEvent) && terminal !== '' ? '\n\n' + terminal : terminal;
     const rest = this.#queue.length === 0 ? last : Buffer.concat([...this.#queue, Buffer.from(last)]);
     this.#queue = [];
