@@ -33,8 +33,8 @@ export interface Reply {
   readonly body?: readonly Piece[];
   /**
    * How the response ends after its body: `end` (default), `hang` (stays open until the client leaves or
-   * `release()` is called), `reset` (the socket is destroyed). `reset-before-headers` destroys the socket
-   * before any byte of the response.
+   * `release()` is called), `reset` (the socket is destroyed once its last body write reached the kernel).
+   * `reset-before-headers` destroys the socket before any byte of the response.
    */
   readonly end?: 'end' | 'hang' | 'reset' | 'reset-before-headers';
 }
@@ -163,11 +163,15 @@ export class ScriptedUpstream extends EventEmitter {
       return;
     }
     res.writeHead(reply.status ?? 200, { ...reply.headers });
+    // the latest write handed to the kernel (a reset waits for it: a destroyed socket drops what it had not sent)
+    let lastWrite: Promise<void> = Promise.resolve();
     for (const piece of reply.body ?? []) {
       if (gone) return;
       if (typeof piece === 'string' || Buffer.isBuffer(piece)) {
         written += Buffer.byteLength(piece);
-        if (!res.write(piece)) {
+        let sent = (): void => undefined;
+        lastWrite = new Promise<void>((r) => (sent = r));
+        if (!res.write(piece, () => sent())) {
           this.emit('write-blocked', { id, model, at: performance.now(), written } satisfies WriteEvent);
           await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
           if (gone) return;
@@ -193,6 +197,7 @@ export class ScriptedUpstream extends EventEmitter {
     }
     ended = true;
     if (reply.end === 'reset') {
+      await Promise.race([lastWrite, closed]);
       res.socket?.destroy();
       return;
     }
