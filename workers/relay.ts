@@ -65,8 +65,6 @@ export class StreamRelay implements Relay {
   /** The event going on in pieces (too large to hold), or null. */
   #passed: PassedEvent | null = null;
   midEvent = false;
-  /** Pieces of output made so far (to know whether a flush made any). */
-  #emitted = 0;
   // the output of the read in progress: a run of contiguous bytes of one buffer, and the runs before it
   #parts: Uint8Array[] = [];
   #runBuf: Buffer | null = null;
@@ -108,12 +106,12 @@ export class StreamRelay implements Relay {
   flush(): Uint8Array | null {
     if (this.#end) return null;
     const open = this.#passed;
-    const emitted = this.#emitted;
+    // (push's #out left no output pending: anything pending now is the flushed event's)
     this.#framer.flushTo(this.#onEvent, this.#onPiece);
     // the last event lacked its blank line (many servers omit it): it ends here, before whatever the stream ends
     // with (an event going on in pieces also with what closes its JSON, if it was cut inside it)
     if (open !== null) this.#emitOwn(`${open.repair()}\n\n`);
-    else if (this.#emitted !== emitted) this.#emitOwn('\n\n');
+    else if (this.#runBuf !== null || this.#parts.length > 0) this.#emitOwn('\n\n');
     this.midEvent = false;
     return this.#out(null);
   }
@@ -193,7 +191,6 @@ export class StreamRelay implements Relay {
   }
 
   #emit(b: Buffer, s: number, e: number): void {
-    this.#emitted++;
     if (this.#runBuf === b && this.#runEnd === s) {
       this.#runEnd = e;
       return;
@@ -212,7 +209,6 @@ export class StreamRelay implements Relay {
 
   /** Bytes of the relay's own (a transformed event, a blank line owed) after the run. */
   #emitOwn(bytes: Buffer | string): void {
-    this.#emitted++;
     this.#closeRun();
     this.#parts.push(typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
   }
