@@ -99,6 +99,35 @@ t.test('relay property: any split of any chunk stream gives the same bytes out',
   t.pass('byte for byte');
 });
 
+t.test('relay: what becomes of an event does not depend on where the reads split it', async (t) => {
+  // an object event that is not valid JSON is forwarded unparsed when it lies in one read (peek.ts: the price of not
+  // parsing every event); split across reads it took the parsing path and was dropped as malformed
+  const text = [
+    'data: {"choices":[{"delta":{"content":"a"},"finish_reason":null}]}\n\n',
+    'data: {"choices":[{"delta":{"content":"b"},"finish_reason":null}],}\n\n',
+    'data: {"choices":[{"delta":{"content":"c"},"finish_reason":"stop"}]}\n\n',
+  ].join('');
+  const bytes = Buffer.from(text);
+  const run = (cut: number): { out: string; events: number; malformed: number; end: string | null } => {
+    const r = new StreamRelay(workerConfig());
+    const got: Buffer[] = [];
+    for (const part of [bytes.subarray(0, cut), bytes.subarray(cut)]) {
+      const o = r.push(part);
+      if (o) got.push(Buffer.from(o));
+    }
+    const s = r.stats();
+    return { out: Buffer.concat(got).toString(), events: r.events, malformed: s.malformed, end: r.cleanEndCode() };
+  };
+  const whole = run(bytes.length);
+  t.equal(whole.out, text, 'in one read every event goes out as it came');
+  const differ = [];
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const got = run(cut);
+    if (JSON.stringify(got) !== JSON.stringify(whole)) differ.push(cut);
+  }
+  t.same(differ, [], `every split point gives the same bytes, counts and ending as one read (${bytes.length - 1} points)`);
+});
+
 t.test('Outflow: never more than the credit; a larger event goes in pieces, the rest waits here', async (t) => {
   const sent: Array<[string, boolean]> = [];
   const o = new Outflow(10, (c, cut) => sent.push([Buffer.from(c).toString(), cut]));

@@ -168,7 +168,9 @@ export class SseFramer {
       } else if (this.#heldLen > 0) { // it began in an earlier read: a copy of its own, made once
         if (!this.#append(b, 0, stop)) return;
         const whole = this.#takeHeld();
-        onEvent(whole, 0, whole.length, false);
+        // (one LF-terminated line is simple whichever reads it spanned: so it takes the relay's fast path, and what
+        // becomes of it does not depend on where the reads split it)
+        onEvent(whole, 0, whole.length, lines === 1 && !cr);
         first = stop;
       } else if (stop - evStart > this.#max) {
         this.#emit(onEvent, b, first);
