@@ -1,7 +1,7 @@
 // The relay's byte path (unit): events forwarded as the same bytes, read only when they carry something; credit pieces.
 import t from 'tap';
 import fc from 'fast-check';
-import { Peek } from '../workers/peek.js';
+import { KEY_VALUE, Peek } from '../workers/peek.js';
 import { StreamRelay } from '../workers/relay.js';
 import { Outflow } from '../workers/outflow.js';
 import { bytesAllocated } from './helpers/alloc-spy.js';
@@ -28,11 +28,37 @@ t.test('Peek: chunks with nothing to read are forwarded unparsed; finish, usage 
   t.equal(peek('{"choices":[{"delta":{"content":"\\"usage\\": {\\"error\\": 1}"},"finish_reason":null}]}'), 'plain', 'usage and error quoted inside content are not keys');
   t.equal(peek('{"choices":[{"delta":{"content":"x\\\\"},"finish_reason":"stop"}]}'), 'read', 'a key after a string that ends in an escaped backslash');
   t.equal(peek('{"choices":[{"delta":{},"finish_reason":null,"stop_reason":null}]}'), 'plain', "vLLM's null stop_reason");
+  t.equal(peek('{"choices":[{"delta":{},"finish_reason":null,"stop_reason":"eos"}]}'), 'plain', "a stop_reason string is not a finish_reason");
+  t.equal(peek('{"stop_reason":"eos","choices":[{"finish_reason":"stop"}]}'), 'read', 'a finish_reason after a key that only ends like one');
+  t.equal(peek('{"my_error":"x","prompt_usage":{"a":1},"choices":[]}'), 'plain', 'keys that end in error or usage are not those keys');
+  t.equal(peek('{"_reason":"x","choices":[]}'), 'plain', 'the end of the key alone, at the start of the object');
   t.equal(peek('[DONE]'), 'done');
   t.equal(peek('  '), 'ping');
   t.equal(peek(': ping'), 'ping', 'DeepInfra’s data: : ping');
   t.equal(peek('{"not valid json'), 'malformed');
   t.equal(peek('[1,2]'), 'malformed', 'not an object');
+});
+
+t.test('Peek property: the search finds what one anchored match at every quote finds', async (t) => {
+  // the reference: the keys as KEY_VALUE reads them, tried at every quote not after a backslash
+  const reference = (text: string): string => {
+    for (let i = text.indexOf('"'); i !== -1; i = text.indexOf('"', i + 1)) {
+      if (text[i - 1] !== '\\' && KEY_VALUE.test(text.slice(i))) return 'read';
+    }
+    return 'plain';
+  };
+  const key = fc.constantFrom('finish_reason', 'stop_reason', 'usage', 'prompt_usage', 'error', 'my_error', '_reason', 'content', 'finish');
+  const value = fc.constantFrom(null, 'stop', { prompt_tokens: 1 }, 0, 'say "finish_reason":"x"', 'a\\', ['usage', { error: null }]);
+  const object = fc.dictionary(key, fc.oneof(value, fc.dictionary(key, value, { maxKeys: 3 })), { minKeys: 1, maxKeys: 5 });
+  fc.assert(
+    fc.property(object, fc.constantFrom(undefined, 1, '\t'), (o, indent) => {
+      const text = JSON.stringify(o, null, indent);
+      const got = peek(text);
+      if (got !== reference(text)) throw new Error(`${got} for ${text}`);
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass('the same answer for every object tried');
 });
 
 t.test('Peek: a key search passes over a read once, however many events it holds', async (t) => {
