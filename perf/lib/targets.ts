@@ -1,4 +1,4 @@
-// The targets under test: direct (the upstream itself), nginx, this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2, as the image starts it, another build of it, and the Go version it replaces.
+// The targets under test: direct (the upstream itself), nginx, this service as it defaults, with POOL_SIZE=0 and with POOL_SIZE=2, as the image starts it, another build of it, the Go version it replaces, and the floor (uWS + undici alone).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +9,12 @@ import { childPids, fdLimit, mapsOf } from './proc.js';
 import type { SimProc } from './sim.js';
 import { NODE_FLAGS } from '../../src/start-command.js';
 
-export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go'] as const;
+export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go', 'floor'] as const;
 export type TargetName = (typeof TARGETS)[number];
 /** The service targets (this code, three settings and the image's start; `before*`: another build of it, --before DIR). */
 export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool', 'image', 'before0', 'before'];
-/** Targets run only when named (they need --before, or --go; image: the default started as the image starts it). */
-export const NAMED_ONLY: readonly TargetName[] = ['image', 'before0', 'before', 'go'];
+/** Targets run only when named (they need --before, or --go; image: the default started as the image starts it; floor: a yardstick). */
+export const NAMED_ONLY: readonly TargetName[] = ['image', 'before0', 'before', 'go', 'floor'];
 /** The targets that run another build of this service (--before DIR). */
 const BEFORE: readonly TargetName[] = ['before0', 'before'];
 export const isService = (name: string): boolean => (SERVICE_TARGETS as readonly string[]).includes(name);
@@ -33,7 +33,7 @@ export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
 export const TARGET_LABEL: Readonly<Record<string, string>> = {
   direct: 'direct', nginx: 'nginx', default: 'default', pool0: 'POOL_SIZE=0', pool: 'pool (POOL_SIZE=2)',
   image: 'image (entrypoint: jemalloc)',
-  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2', go: 'Go version',
+  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2', go: 'Go version', floor: 'floor (uWS + undici alone)',
 };
 
 export interface TargetOptions {
@@ -72,6 +72,8 @@ export interface Target {
 const MAIN = fileURLToPath(new URL('./svc-entry.js', import.meta.url));
 /** The image's entrypoint (jemalloc preloaded when installed, the V8 heap capped from MEMORY_LIMIT_MB): target image. */
 const ENTRYPOINT = fileURLToPath(new URL('../../../deploy/entrypoint.sh', import.meta.url));
+/** The floor target's server (perf/lib/floor.ts). */
+const FLOOR = fileURLToPath(new URL('./floor.js', import.meta.url));
 
 /** The node flags of another build's own `npm start` ("node <flags> dist/src/main.js"), so it runs as it was shipped. */
 function startFlags(dir: string): string[] {
@@ -136,6 +138,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     };
   }
   if (name === 'go') return startGo(sim, port, origin, opts.goBin ?? 'deepinfra-go', opts);
+  if (name === 'floor') return startFloor(sim, port, origin, env, opts);
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
   const before = BEFORE.includes(name);
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
@@ -175,6 +178,24 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     describe: `service, POOL_SIZE ${set === undefined ? 'unset' : `=${set}`}: /status pool.size ${String(pool?.size ?? '?')}${pool?.inline === true ? ' (inline)' : ''}, LOG_LEVEL=${serviceEnv['LOG_LEVEL'] ?? '?'}, upstream ${serviceEnv['DEEPINFRA_MIRRORS'] ?? '?'}`
       + (name === 'image' ? `, started by deploy/entrypoint.sh: ${mapsOf(s.pid).includes('libjemalloc') ? 'jemalloc preloaded' : 'glibc malloc (libjemalloc2 not installed)'}` : ''),
     inline: pool?.inline === true,
+    exited: () => exitInfo(s),
+    close: closer(s, cwd, 8000),
+  };
+}
+
+/** The floor: uWS in front of undici and nothing else (perf/lib/floor.ts), with the service's node flags. */
+async function startFloor(sim: SimProc, port: number, origin: string, env: Record<string, string>, opts: TargetOptions): Promise<Target> {
+  const cwd = mkdtempSync(join(tmpdir(), 'bench-floor-'));
+  const s = start(process.execPath, [...NODE_FLAGS, FLOOR], {
+    cwd,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM: named(sim.baseUrl, opts) },
+  });
+  track(s.child);
+  await waitHttp(`${origin}/health`, s);
+  return {
+    name: 'floor', origin, pids: () => [s.pid], mainPid: s.pid, status: noStatus,
+    describe: `the floor: uWS in front of undici and nothing else (perf/lib/floor.ts), one thread, upstream ${named(sim.baseUrl, opts)}`,
+    inline: false,
     exited: () => exitInfo(s),
     close: closer(s, cwd, 8000),
   };
