@@ -15,7 +15,7 @@ import type { ScenarioResult } from './scenarios/types.js';
 const USAGE = `usage: npm run bench -- [scenario ...] [options]
 scenarios: ${SCENARIOS.map((s) => `${s.name}${s.inDefault ? '' : ' (only when named)'}`).join(', ')}
   none named: the default set (${SCENARIOS.filter((s) => s.inDefault).map((s) => s.name).join(', ')}), written to perf/results/latest.*
-targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2), image (as the Docker image starts it: deploy/entrypoint.sh, jemalloc), before0/before (--before), go (--go), floor (uWS + undici alone: perf/lib/floor.ts)
+targets: direct (the upstream alone), nginx, default (POOL_SIZE unset), pool0 (POOL_SIZE=0), pool (POOL_SIZE=2), image (as the Docker image starts it: deploy/entrypoint.sh, jemalloc), before0/before (--before), go (--go), floor (uWS + undici alone: perf/lib/floor.ts), rawfloor (the same with a hand-parsed client on node:net instead of undici)
 options:
   --before DIR       a checkout of another build (dist/ built): targets before0 (POOL_SIZE=0) and before (=2) run it,
                      with the node flags of its own npm start (this build: src/start-command.ts)

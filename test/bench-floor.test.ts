@@ -1,5 +1,6 @@
-// The bench's floor target (perf/lib/floor.ts) is a yardstick only if it relays what the upstream says: the SDK reads the
-// same stream and the same completion through it as from the simulator itself, and an upstream it cannot reach is a 502.
+// The bench's floor targets (perf/lib/floor.ts, with undici or perf/lib/raw-client.ts) are yardsticks only if they relay what
+// the upstream says: the SDK reads the same stream and completion through each as from the simulator, and an upstream
+// they cannot reach is a 502.
 import t from 'tap';
 import OpenAI from 'openai';
 import { startSim, type SimProc } from '../perf/lib/sim.js';
@@ -22,10 +23,10 @@ async function streamed(client: OpenAI): Promise<{ text: string; chunks: number;
   return { text, chunks, finish, usage };
 }
 
-t.test('through the floor the SDK reads what the upstream sent', async (t) => {
+for (const target of ['floor', 'rawfloor'] as const) t.test(`through ${target} the SDK reads what the upstream sent`, async (t) => {
   const sim = await startSim('sim');
   t.teardown(() => sim.close());
-  const floor = await startTarget('floor', sim);
+  const floor = await startTarget(target, sim);
   t.teardown(() => floor.close());
   const direct = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'k', maxRetries: 0 });
   const through = new OpenAI({ baseURL: `${floor.origin}/v1`, apiKey: 'k', maxRetries: 0 });
@@ -39,9 +40,9 @@ t.test('through the floor the SDK reads what the upstream sent', async (t) => {
   t.equal(y.usage?.completion_tokens, 7);
 });
 
-t.test('an upstream the floor cannot reach is a 502 with an OpenAI-shaped error', async (t) => {
+for (const target of ['floor', 'rawfloor'] as const) t.test(`an upstream ${target} cannot reach is a 502 with an OpenAI-shaped error`, async (t) => {
   const nowhere = { kind: 'sim', pid: 0, port: 1, baseUrl: 'http://127.0.0.1:1/v1/openai', origin: 'http://127.0.0.1:1' } as SimProc;
-  const floor = await startTarget('floor', nowhere);
+  const floor = await startTarget(target, nowhere);
   t.teardown(() => floor.close());
   const client = new OpenAI({ baseURL: `${floor.origin}/v1`, apiKey: 'k', maxRetries: 0 });
   const err = await client.chat.completions.create(ask).then(

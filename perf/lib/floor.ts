@@ -8,12 +8,13 @@
 // What it leaves out: routing, keys, validation, the request's JSON, admission, workers and their messages, the
 // relay's framing and peeking, credit, timers, counters, logs, retries and every error but one 502. A stream pauses
 // its upstream while uWS's buffer is not drained.
-// Run as a script: PORT, UPSTREAM (the mirror's base URL, e.g. http://127.0.0.1:PORT/v1/openai).
+// With FLOOR_CLIENT=raw (the bench's `rawfloor`) undici gives way to perf/lib/raw-client.ts: what the floor costs without it.
+// Run as a script: PORT, UPSTREAM (the mirror's base URL, e.g. http://127.0.0.1:PORT/v1/openai), FLOOR_CLIENT.
 import { Agent, type Dispatcher } from 'undici';
-import type { IncomingHttpHeaders } from 'node:http';
 import { createApp, listen, loadUws, type HttpResponse } from '../../src/http/uws.js';
 import { FreeListPool } from '../../workers/free-pool.js';
 import { boundedConnector } from '../../workers/connector.js';
+import { RawPool } from './raw-client.js';
 
 const STATUS_502 = '502 Bad Gateway';
 const OK = '200 OK';
@@ -121,6 +122,8 @@ async function main(): Promise<void> {
   const agent = new Agent({
     connections: 20_000, pipelining: 1, keepAliveTimeout: 4_000, connect: boundedConnector(10_000), factory: (origin, opts) => new FreeListPool(origin, opts),
   });
+  const raw = process.env['FLOOR_CLIENT'] === 'raw' ? new RawPool(upstream) : null;
+  const headers = { 'content-type': 'application/json', accept: 'text/event-stream, application/json' };
   const rt = loadUws();
   const app = createApp(rt);
   app.get('/*', (res) => {
@@ -133,14 +136,16 @@ async function main(): Promise<void> {
     res.onData((ab, last) => {
       parts.push(Buffer.from(ab.slice(0))); // uWS's buffer is valid only inside this call
       if (!last) return;
-      const headers: IncomingHttpHeaders = { 'content-type': 'application/json', accept: 'text/event-stream, application/json' };
-      agent.dispatch({ origin: upstream.origin, path, method: 'POST', headers, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), bodyTimeout: 0, blocking: false }, x);
+      const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (raw !== null) raw.request(path, headers, body, x);
+      else agent.dispatch({ origin: upstream.origin, path, method: 'POST', headers, body, bodyTimeout: 0, blocking: false }, x);
     });
   });
   const l = await listen(rt, app, process.env['HOST'] ?? '127.0.0.1', Number(process.env['PORT'] ?? 0));
   process.stdout.write(`floor listening on ${l.port}\n`);
   process.once('SIGTERM', () => {
     l.close();
+    raw?.close();
     void agent.destroy().finally(() => process.exit(0));
   });
 }

@@ -1,8 +1,8 @@
-// The summary shaped like issue 13's table: its rows (from whichever scenarios ran), columns nginx / default / POOL_SIZE=0 / pool / the image's start / another build / the Go version / the floor (those that ran), each with its ratio vs nginx.
+// The summary shaped like issue 13's table: its rows (from whichever scenarios ran), columns nginx / default / POOL_SIZE=0 / pool / the image's start / another build / the Go version / the floors (those that ran), each with its ratio vs nginx.
 import type { ScenarioResult, SummaryRow, Table } from '../scenarios/types.js';
 import { TARGET_LABEL, type TargetName } from './targets.js';
 
-const COLUMNS: readonly TargetName[] = ['nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go', 'floor'];
+const COLUMNS: readonly TargetName[] = ['nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go', 'floor', 'rawfloor'];
 
 function ratioText(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '';

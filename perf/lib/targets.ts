@@ -9,12 +9,12 @@ import { childPids, fdLimit, mapsOf } from './proc.js';
 import type { SimProc } from './sim.js';
 import { NODE_FLAGS } from '../../src/start-command.js';
 
-export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go', 'floor'] as const;
+export const TARGETS = ['direct', 'nginx', 'default', 'pool0', 'pool', 'image', 'before0', 'before', 'go', 'floor', 'rawfloor'] as const;
 export type TargetName = (typeof TARGETS)[number];
 /** The service targets (this code, three settings and the image's start; `before*`: another build of it, --before DIR). */
 export const SERVICE_TARGETS: readonly TargetName[] = ['default', 'pool0', 'pool', 'image', 'before0', 'before'];
 /** Targets run only when named (they need --before, or --go; image: the default started as the image starts it; floor: a yardstick). */
-export const NAMED_ONLY: readonly TargetName[] = ['image', 'before0', 'before', 'go', 'floor'];
+export const NAMED_ONLY: readonly TargetName[] = ['image', 'before0', 'before', 'go', 'floor', 'rawfloor'];
 /** The targets that run another build of this service (--before DIR). */
 const BEFORE: readonly TargetName[] = ['before0', 'before'];
 export const isService = (name: string): boolean => (SERVICE_TARGETS as readonly string[]).includes(name);
@@ -33,7 +33,7 @@ export const TARGET_ENV: Readonly<Record<string, Record<string, string>>> = {
 export const TARGET_LABEL: Readonly<Record<string, string>> = {
   direct: 'direct', nginx: 'nginx', default: 'default', pool0: 'POOL_SIZE=0', pool: 'pool (POOL_SIZE=2)',
   image: 'image (entrypoint: jemalloc)',
-  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2', go: 'Go version', floor: 'floor (uWS + undici alone)',
+  before0: 'before, POOL_SIZE=0', before: 'before, POOL_SIZE=2', go: 'Go version', floor: 'floor (uWS + undici alone)', rawfloor: 'raw floor (uWS + node:net, no undici)',
 };
 
 export interface TargetOptions {
@@ -138,7 +138,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
     };
   }
   if (name === 'go') return startGo(sim, port, origin, opts.goBin ?? 'deepinfra-go', opts);
-  if (name === 'floor') return startFloor(sim, port, origin, env, opts);
+  if (name === 'floor' || name === 'rawfloor') return startFloor(name, sim, port, origin, env, opts);
   const cwd = mkdtempSync(join(tmpdir(), 'bench-proxy-')); // no stray ./.env
   const before = BEFORE.includes(name);
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
@@ -183,18 +183,21 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   };
 }
 
-/** The floor: uWS in front of undici and nothing else (perf/lib/floor.ts), with the service's node flags. */
-async function startFloor(sim: SimProc, port: number, origin: string, env: Record<string, string>, opts: TargetOptions): Promise<Target> {
+/** The floor: uWS in front of undici and nothing else (perf/lib/floor.ts), with the service's node flags; rawfloor: with perf/lib/raw-client.ts instead of undici. */
+async function startFloor(name: 'floor' | 'rawfloor', sim: SimProc, port: number, origin: string, env: Record<string, string>, opts: TargetOptions): Promise<Target> {
   const cwd = mkdtempSync(join(tmpdir(), 'bench-floor-'));
   const s = start(process.execPath, [...NODE_FLAGS, FLOOR], {
     cwd,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM: named(sim.baseUrl, opts) },
+    env: {
+      PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM: named(sim.baseUrl, opts),
+      FLOOR_CLIENT: name === 'rawfloor' ? 'raw' : 'undici',
+    },
   });
   track(s.child);
   await waitHttp(`${origin}/health`, s);
   return {
-    name: 'floor', origin, pids: () => [s.pid], mainPid: s.pid, status: noStatus,
-    describe: `the floor: uWS in front of undici and nothing else (perf/lib/floor.ts), one thread, upstream ${named(sim.baseUrl, opts)}`,
+    name, origin, pids: () => [s.pid], mainPid: s.pid, status: noStatus,
+    describe: `the ${name === 'rawfloor' ? 'raw floor: uWS in front of a hand-parsed HTTP/1.1 client on node:net (perf/lib/raw-client.ts)' : 'floor: uWS in front of undici'} and nothing else (perf/lib/floor.ts), one thread, upstream ${named(sim.baseUrl, opts)}`,
     inline: false,
     exited: () => exitInfo(s),
     close: closer(s, cwd, 8000),
