@@ -1,6 +1,6 @@
-// The bench's slowclient figure per added stream (perf/scenarios/slowclient.ts): a process's one-time costs cancel out.
+// The bench's slowclient scenario (perf/scenarios/slowclient.ts): the figure per added stream, where a process's one-time costs cancel out, and the aim it is held to.
 import t from 'tap';
-import { marginalKbPerStream } from '../perf/scenarios/slowclient.js';
+import { aimBuffer, marginalKbPerStream } from '../perf/scenarios/slowclient.js';
 
 t.test('a cost paid once per process cancels out; what each stream costs is left', async (t) => {
   for (const [onceKb, perStreamKb] of [[100_000, 17], [30_000, 68], [0, 40]] as const) {
@@ -21,4 +21,15 @@ t.test('streams that did not establish are not counted', async (t) => {
 t.test('no streams added: no figure', async (t) => {
   t.ok(Number.isNaN(marginalKbPerStream({ established: 300, kbPerStream: 90 }, { established: 300, kbPerStream: 80 })));
   t.ok(Number.isNaN(marginalKbPerStream({ established: 300, kbPerStream: 90 }, { established: 200, kbPerStream: 80 })));
+});
+
+t.test("the aim is this build's STREAM_BUFFER_SIZE: a before build run with its own does not move it", async (t) => {
+  // targets run in order; before0 with BENCH_BEFORE_SERVICE_ENV={"STREAM_BUFFER_SIZE":"8192"} came after the default
+  let buffer = 16_384;
+  buffer = aimBuffer(buffer, 'default', 16_384);
+  buffer = aimBuffer(buffer, 'before0', 8_192);
+  buffer = aimBuffer(buffer, 'floor', undefined);
+  t.equal(buffer / 1024 + 16, 32, 'the goal stays 16 KB + 16 KB');
+  t.equal(aimBuffer(16_384, 'pool', 65_536), 65_536, 'this build with --buffer or BENCH_SERVICE_ENV: its own size');
+  t.equal(aimBuffer(16_384, 'nginx', null), 16_384, 'a target without /status leaves it');
 });

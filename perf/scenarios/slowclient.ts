@@ -27,6 +27,14 @@ interface Growth {
 }
 
 /**
+ * The STREAM_BUFFER_SIZE the aim is drawn from after a target's /status said `fromStatus`: this build's (any service
+ * target but a `before` build, which may run with its own, BENCH_BEFORE_SERVICE_ENV), else what it was.
+ */
+export function aimBuffer(buffer: number, target: TargetName, fromStatus: unknown): number {
+  return typeof fromStatus === 'number' && !target.startsWith('before') ? fromStatus : buffer;
+}
+
+/**
  * KB of RSS per stream added between two runs of the same target with fresh processes (`few`, then `many`
  * established streams): what one more paused stream costs, without the costs a process pays once whatever the
  * count (its young generation growing, the allocator keeping what a burst freed). NaN without more streams.
@@ -63,7 +71,7 @@ export const slowclient: Scenario = {
         await warmStreams(t.origin);
         const st0 = await t.status();
         const fromStatus = (st0?.['settings'] as Record<string, unknown> | undefined)?.['stream_buffer_size'];
-        if (typeof fromStatus === 'number') buffer = fromStatus;
+        buffer = aimBuffer(buffer, t.name, fromStatus);
         const memOf = (st: Record<string, unknown> | null, key: string): number | undefined => {
           const h = (st?.['memory'] as Record<string, unknown> | undefined)?.[key];
           return typeof h === 'number' ? h : undefined;
