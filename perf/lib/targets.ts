@@ -102,6 +102,8 @@ function exitInfo(s: Spawned): string | null {
 }
 
 const noStatus = async (): Promise<null> => null;
+/** What a child process keeps of the bench's own environment (the rest is set per target). */
+const inherited = (): Record<string, string> => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' });
 
 /** A target's close(): its process stopped (SIGTERM, then SIGKILL after `graceMs`), then its scratch folder removed. */
 function closer(s: Spawned, dir: string, graceMs: number): () => Promise<void> {
@@ -144,8 +146,7 @@ export async function startTarget(name: TargetName, sim: SimProc, env: Record<st
   const script = before ? join(opts.beforeDir ?? '.', 'dist', 'src', 'main.js') : MAIN;
   const args = [...(before ? startFlags(opts.beforeDir ?? '.') : NODE_FLAGS), script];
   const serviceEnv: Record<string, string> = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: process.env['HOME'] ?? '',
+    ...inherited(),
     PORT: String(port),
     HOST: '127.0.0.1',
     DEEPINFRA_MIRRORS: named(sim.baseUrl, opts),
@@ -189,7 +190,7 @@ async function startFloor(name: 'floor' | 'rawfloor', sim: SimProc, port: number
   const s = start(process.execPath, [...NODE_FLAGS, FLOOR], {
     cwd,
     env: {
-      PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM: named(sim.baseUrl, opts),
+      ...inherited(), ...env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM: named(sim.baseUrl, opts),
       FLOOR_CLIENT: name === 'rawfloor' ? 'raw' : 'undici',
     },
   });
@@ -215,8 +216,7 @@ async function startGo(sim: SimProc, port: number, origin: string, bin: string, 
   const s = start(bin, [], {
     cwd,
     env: {
-      PATH: process.env['PATH'] ?? '',
-      HOME: process.env['HOME'] ?? '',
+      ...inherited(),
       PORT: String(port),
       DEEPINFRA_MIRRORS: `${named(sim.baseUrl, opts)}/chat/completions`,
       VALID_API_KEYS: 'linux.do',
